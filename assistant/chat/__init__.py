@@ -1,0 +1,1 @@
+"""Chat orchestration: prompt layout within a token budget, generation, citation checks."""

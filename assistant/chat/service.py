@@ -1,0 +1,208 @@
+"""The ask service: retrieve, lay out the prompt, generate, check, journal."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+
+from assistant.chat.citations import check_answer
+from assistant.chat.prompt import PROMPT_VERSION, plan_prompt
+from assistant.domain import Answer, Chunk, Citation, SearchHit, Timings
+from assistant.errors import ChatError
+from assistant.journal import Journal, PassageRef, Turn
+from assistant.knowledge.retrieval import Retriever
+from assistant.knowledge.store import ChunkStore
+from assistant.settings import ChatSettings
+from models.chat import ChatModel
+
+NOT_COVERED = (
+    "The plant documents I have do not cover this question, so I cannot answer it from them. "
+    "Check that the right manuals are ingested ('shiftmate docs list') or ask a supervisor."
+)
+ANSWER_MARGIN_TOKENS = 8
+
+TokenSink = Callable[[str], None]
+
+
+class ChatService:
+    """Answers questions with checked citations, one conversation turn at a time."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        model: ChatModel,
+        model_sha256: str,
+        retriever: Retriever,
+        store: ChunkStore,
+        journal: Journal,
+    ) -> None:
+        self._settings = settings
+        self._model = model
+        self._model_sha256 = model_sha256
+        self._retriever = retriever
+        self._store = store
+        self._journal = journal
+
+    @property
+    def budget_tokens(self) -> int:
+        """Return how many tokens the prompt may take, leaving room for the answer."""
+        return self._model.n_ctx - self._settings.max_tokens - ANSWER_MARGIN_TOKENS
+
+    def ask(
+        self,
+        question: str,
+        conversation_id: str | None = None,
+        *,
+        k: int | None = None,
+        on_token: TokenSink | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Answer:
+        """Answer a question (continuing a conversation if given), streaming tokens to on_token."""
+        question = " ".join(question.split())
+        if not question:
+            raise ChatError("empty question: type what you want to know")
+        history: list[Turn] = []
+        if conversation_id is not None:
+            self._journal.require(conversation_id)
+            history = self._journal.turns(conversation_id)
+        started = time.perf_counter()
+        hits = [
+            h
+            for h in self._retriever.search(question, k or self._settings.top_k)
+            if h.score >= self._settings.min_score
+        ]
+        retrieval_ms = (time.perf_counter() - started) * 1000
+        if not hits and not history:
+            return self._not_covered(question, conversation_id, retrieval_ms, started, on_token)
+        return self._generate(
+            question, conversation_id, history, hits, retrieval_ms, started, on_token, cancel
+        )
+
+    def _history_chunks(self, history: list[Turn]) -> dict[str, Chunk]:
+        ids = sorted({ref.chunk_id for t in history for ref in t.passages if ref.included})
+        return {c.id: c for c in self._store.get(ids)}
+
+    def _generate(
+        self,
+        question: str,
+        conversation_id: str | None,
+        history: list[Turn],
+        hits: list[SearchHit],
+        retrieval_ms: float,
+        started: float,
+        on_token: TokenSink | None,
+        cancel: threading.Event | None,
+    ) -> Answer:
+        plan = plan_prompt(
+            question=question,
+            hits=hits,
+            history=history,
+            history_chunks=self._history_chunks(history),
+            budget_tokens=self.budget_tokens,
+            count=lambda messages: self._model.count_tokens(self._model.render(messages)),
+            history_turns=self._settings.history_turns,
+        )
+        prompt = self._model.render(plan.messages)
+        first: float | None = None
+        parts: list[str] = []
+        for piece in self._model.stream_prompt(
+            prompt,
+            max_tokens=self._settings.max_tokens,
+            temperature=self._settings.temperature,
+            stop=self._settings.stop,
+            cancel=cancel,
+        ):
+            if first is None:
+                first = time.perf_counter()
+            parts.append(piece)
+            if on_token is not None:
+                on_token(piece)
+        done = time.perf_counter()
+        raw = "".join(parts)
+        passages = {label: chunk.text for label, chunk in plan.visible.items()}
+        context = [question, *passages.values(), *(t.question for t in history)]
+        checked = check_answer(raw, passages, context)
+        citations = tuple(
+            _citation(label, plan.visible[label]) for label in checked.cited
+            if label in plan.visible
+        )
+        timings = Timings(
+            retrieval_ms=round(retrieval_ms, 1),
+            ttft_ms=round(((first or done) - started) * 1000, 1),
+            total_ms=round((done - started) * 1000, 1),
+            prompt_tokens=plan.prompt_tokens,
+            completion_tokens=self._model.count_tokens(raw) if raw else 0,
+        )
+        answer = Answer(
+            conversation_id=conversation_id or "",
+            question=question,
+            text=checked.text,
+            citations=citations,
+            timings=timings,
+            dropped_citations=checked.dropped,
+            unsupported_numbers=checked.unsupported_numbers,
+            unsupported_claims=checked.unsupported_claims,
+            cut=plan.cut,
+        )
+        return self._record(answer, raw, plan.user_message, list(plan.passages))
+
+    def _not_covered(
+        self,
+        question: str,
+        conversation_id: str | None,
+        retrieval_ms: float,
+        started: float,
+        on_token: TokenSink | None,
+    ) -> Answer:
+        if on_token is not None:
+            on_token(NOT_COVERED)
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        answer = Answer(
+            conversation_id=conversation_id or "",
+            question=question,
+            text=NOT_COVERED,
+            citations=(),
+            timings=Timings(round(retrieval_ms, 1), elapsed, elapsed, 0, 0),
+            covered=False,
+        )
+        return self._record(answer, NOT_COVERED, f"Question: {question}", [])
+
+    def _record(
+        self, answer: Answer, raw: str, prompt_user: str, passages: list[PassageRef]
+    ) -> Answer:
+        conversation_id = answer.conversation_id or self._journal.new_conversation(
+            answer.question
+        )
+        self._journal.add_turn(
+            conversation_id,
+            question=answer.question,
+            answer=answer.text,
+            raw_answer=raw,
+            prompt_user=prompt_user,
+            passages=passages,
+            citations=[asdict(c) for c in answer.citations],
+            timings=asdict(answer.timings),
+            checks={
+                "dropped_citations": answer.dropped_citations,
+                "unsupported_numbers": list(answer.unsupported_numbers),
+                "unsupported_claims": list(answer.unsupported_claims),
+                "cut": list(answer.cut),
+                "covered": answer.covered,
+            },
+            prompt_version=PROMPT_VERSION,
+            model_sha256=self._model_sha256,
+        )
+        return replace(answer, conversation_id=conversation_id)
+
+
+def _citation(label: str, chunk: Chunk) -> Citation:
+    return Citation(
+        id=label,
+        chunk_id=chunk.id,
+        source=chunk.source,
+        section=chunk.section,
+        page=chunk.page,
+        text=chunk.text,
+    )

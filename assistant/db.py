@@ -1,0 +1,88 @@
+"""The SQLite journal file: one connection, WAL, and numbered migrations applied in order."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import JournalError
+from assistant.migrations import MIGRATIONS
+
+
+class Database:
+    """A thread-safe SQLite connection to the journal, migrated to the latest schema on open."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"cannot open the journal {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._migrate()
+
+    @property
+    def schema_version(self) -> int:
+        """Return the number of the last migration applied."""
+        row = self.query_one("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        latest = MIGRATIONS[-1][0] if MIGRATIONS else 0
+        if current > latest:
+            raise JournalError(
+                f"the journal {self.path} has schema version {current}, newer than this "
+                f"Shiftmate understands ({latest}); upgrade Shiftmate"
+            )
+        for number, _title, script in MIGRATIONS:
+            if number <= current:
+                continue
+            with self.transaction() as conn:
+                for statement in script.split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run statements atomically: commit on success, roll back on any error."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise JournalError(f"journal write failed ({self.path}): {exc}") from exc
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Return all rows of a read query."""
+        with self._lock:
+            try:
+                return list(self._conn.execute(sql, params).fetchall())
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal read failed ({self.path}): {exc}") from exc
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """Return the first row of a read query, or None."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,87 @@
+"""Our own frozen domain types; no framework type ever crosses a layer boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class TextBlock:
+    """One structural unit of a loaded document: a paragraph, table row group or page text.
+
+    ``heading_path`` is the chain of headings the block sits under (outermost first);
+    ``page`` is 1-based for paged formats (PDF) and ``None`` otherwise.
+    """
+
+    text: str
+    heading_path: tuple[str, ...] = ()
+    page: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedDocument:
+    """A document turned into text blocks by a loader, before chunking."""
+
+    source: str
+    title: str
+    blocks: tuple[TextBlock, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of a document as stored in the knowledge base."""
+
+    id: str
+    source: str
+    title: str
+    section: str
+    page: int | None
+    text: str
+    assets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A chunk retrieved for a query, with its cosine similarity (higher is closer)."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A checked reference from an answer to a passage a person can open and read."""
+
+    id: str
+    chunk_id: str
+    source: str
+    section: str
+    page: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Where the time of one answer went."""
+
+    retrieval_ms: float
+    ttft_ms: float
+    total_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A finished, checked answer to one question."""
+
+    conversation_id: str
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    timings: Timings
+    dropped_citations: int = 0
+    unsupported_numbers: tuple[str, ...] = ()
+    unsupported_claims: tuple[str, ...] = ()
+    cut: tuple[str, ...] = field(default=())
+    covered: bool = True

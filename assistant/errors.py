@@ -1,0 +1,57 @@
+"""One error tree for the whole product, mapped to messages and exit codes at the edges.
+
+ShiftmateError
+├── ConfigError          a setting, config file or data directory is wrong
+├── ModelError           a model file is missing, not GGUF, fails its checksum, or fails to load
+├── KnowledgeError       the knowledge base cannot ingest, store or search
+│   └── DocumentError    one document cannot be read (corrupt, binary, empty, too large, ...)
+├── ChatError            a question cannot be answered (empty question, unknown conversation, ...)
+└── JournalError         the SQLite journal cannot be opened or migrated
+"""
+
+from __future__ import annotations
+
+
+class ShiftmateError(Exception):
+    """Base of every error Shiftmate raises on purpose; its message is meant for a person."""
+
+    exit_code = 1
+
+
+class ConfigError(ShiftmateError):
+    """A setting, the config file or the data directory is invalid."""
+
+    exit_code = 2
+
+
+class ModelError(ShiftmateError):
+    """A model file is missing, is not a GGUF file, fails verification or cannot be loaded."""
+
+    exit_code = 3
+
+
+class KnowledgeError(ShiftmateError):
+    """The knowledge base cannot ingest, store or search."""
+
+    exit_code = 4
+
+
+class DocumentError(KnowledgeError):
+    """One document cannot be turned into text; the message names the file and the reason."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class ChatError(ShiftmateError):
+    """A question cannot be answered as asked."""
+
+    exit_code = 5
+
+
+class JournalError(ShiftmateError):
+    """The SQLite journal cannot be opened, migrated or written."""
+
+    exit_code = 6

@@ -1,0 +1,156 @@
+"""Conversations and their turns, kept in the SQLite journal."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.db import Database
+from assistant.errors import ChatError
+from assistant.knowledge.manifest import now_iso
+
+
+@dataclass(frozen=True, slots=True)
+class PassageRef:
+    """A passage given to the model in a turn, under its conversation-wide label ``D#``."""
+
+    label: str
+    chunk_id: str
+    included: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One question and its answer, with exactly what the model saw and said."""
+
+    id: int
+    conversation_id: str
+    question: str
+    answer: str
+    raw_answer: str
+    prompt_user: str
+    passages: tuple[PassageRef, ...]
+    citations: list[dict[str, Any]]
+    timings: dict[str, Any]
+    checks: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """A conversation as listed."""
+
+    id: str
+    title: str
+    created_at: str
+    updated_at: str
+    turns: int
+
+
+class Journal:
+    """Reads and writes conversations."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def new_conversation(self, title: str) -> str:
+        """Start a conversation and return its id."""
+        conversation_id = uuid.uuid4().hex[:12]
+        stamp = now_iso()
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO conversations VALUES (?, ?, ?, ?)",
+                (conversation_id, title[:120], stamp, stamp),
+            )
+        return conversation_id
+
+    def exists(self, conversation_id: str) -> bool:
+        """Return whether a conversation id is known."""
+        row = self._db.query_one("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
+        return row is not None
+
+    def require(self, conversation_id: str) -> None:
+        """Raise ChatError unless the conversation exists."""
+        if not self.exists(conversation_id):
+            raise ChatError(f"unknown conversation: {conversation_id}")
+
+    def add_turn(
+        self,
+        conversation_id: str,
+        *,
+        question: str,
+        answer: str,
+        raw_answer: str,
+        prompt_user: str,
+        passages: list[PassageRef],
+        citations: list[dict[str, Any]],
+        timings: dict[str, Any],
+        checks: dict[str, Any],
+        prompt_version: str,
+        model_sha256: str,
+    ) -> int:
+        """Append a finished turn to a conversation and return its id."""
+        stamp = now_iso()
+        passages_json = json.dumps(
+            [{"label": p.label, "chunk_id": p.chunk_id, "included": p.included} for p in passages]
+        )
+        with self._db.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO turns (conversation_id, question, answer, raw_answer, prompt_user,"
+                " passages, citations, timings, checks, prompt_version, model_sha256, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    question,
+                    answer,
+                    raw_answer,
+                    prompt_user,
+                    passages_json,
+                    json.dumps(citations),
+                    json.dumps(timings),
+                    json.dumps(checks),
+                    prompt_version,
+                    model_sha256,
+                    stamp,
+                ),
+            )
+            conn.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?", (stamp, conversation_id)
+            )
+        return int(cursor.lastrowid or 0)
+
+    def turns(self, conversation_id: str) -> list[Turn]:
+        """Return a conversation's turns, oldest first."""
+        rows = self._db.query(
+            "SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+        )
+        return [
+            Turn(
+                id=int(row["id"]),
+                conversation_id=row["conversation_id"],
+                question=row["question"],
+                answer=row["answer"],
+                raw_answer=row["raw_answer"],
+                prompt_user=row["prompt_user"],
+                passages=tuple(PassageRef(**p) for p in json.loads(row["passages"])),
+                citations=json.loads(row["citations"]),
+                timings=json.loads(row["timings"]),
+                checks=json.loads(row["checks"]),
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+    def conversations(self, limit: int = 50) -> list[ConversationSummary]:
+        """Return the most recently active conversations."""
+        rows = self._db.query(
+            "SELECT c.*, (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) AS n"
+            " FROM conversations c ORDER BY updated_at DESC, id LIMIT ?",
+            (limit,),
+        )
+        return [
+            ConversationSummary(r["id"], r["title"], r["created_at"], r["updated_at"], int(r["n"]))
+            for r in rows
+        ]

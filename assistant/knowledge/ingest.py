@@ -1,0 +1,198 @@
+"""Incremental ingestion: unchanged files are skipped, changed ones re-indexed, gone ones pruned.
+
+Order of writes for a changed file: new chunks are stored first, then the old ones deleted, then
+the manifest updated. A crash anywhere leaves the old chunks or the new ones searchable, and the
+next run finishes the job, because the manifest still holds the old hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from assistant.domain import Chunk
+from assistant.errors import DocumentError, KnowledgeError
+from assistant.knowledge.chunking import chunk_document, embedding_text
+from assistant.knowledge.manifest import Manifest, ManifestEntry, now_iso
+from assistant.knowledge.store import ChunkStore
+from assistant.settings import KnowledgeSettings
+from connectors.documents import SUPPORTED_SUFFIXES, load_document
+from models.embedder import Embedder
+
+Status = Literal["added", "updated", "unchanged", "failed", "removed"]
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    """What happened to one file during ingestion."""
+
+    path: str
+    status: Status
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """The outcome of one ingestion run."""
+
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        """Return how many files ended with this status."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        """Return the files that could not be ingested."""
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def chunks_written(self) -> int:
+        """Return how many chunks were embedded and stored in this run."""
+        return sum(o.chunks for o in self.outcomes if o.status in ("added", "updated"))
+
+
+def doc_key(path: str) -> str:
+    """Return the stable short key of a document path, used in chunk ids."""
+    return hashlib.sha1(path.encode("utf-8")).hexdigest()[:10]
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[FileOutcome]]:
+    """Expand files and folders into the files to ingest; missing paths become failures."""
+    files: list[Path] = []
+    missing: list[FileOutcome] = []
+    for given in paths:
+        path = given.expanduser()
+        if path.is_dir():
+            found = sorted(
+                p.resolve()
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in SUPPORTED_SUFFIXES
+                and not _is_hidden(p, path)
+            )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path.resolve())
+        else:
+            missing.append(FileOutcome(str(given), "failed", reason="no such file or folder"))
+    unique = list(dict.fromkeys(files))
+    return unique, missing
+
+
+class Ingestor:
+    """Turns files into stored, searchable chunks, incrementally."""
+
+    def __init__(
+        self,
+        settings: KnowledgeSettings,
+        store: ChunkStore,
+        manifest: Manifest,
+        embedder: Embedder,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._manifest = manifest
+        self._embedder = embedder
+        self._asset_pattern = re.compile(settings.asset_pattern)
+
+    def ingest(
+        self, paths: Sequence[Path], *, prune: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
+        """Ingest files and folders; with prune, forget indexed files under them that are gone."""
+        files, missing = expand_paths(paths)
+        report = IngestReport(outcomes=list(missing))
+        for index, path in enumerate(files):
+            if progress is not None:
+                progress(index, len(files), path.name)
+            report.outcomes.append(self._ingest_file(path))
+        if progress is not None:
+            progress(len(files), len(files), "")
+        if prune:
+            report.outcomes.extend(self._prune(paths))
+        return report
+
+    def _ingest_file(self, path: Path) -> FileOutcome:
+        source = str(path)
+        max_bytes = int(self._settings.max_file_mb * 1024 * 1024)
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise DocumentError(
+                    source,
+                    f"too large: {size / 1048576:.1f} MB, limit is "
+                    f"{self._settings.max_file_mb:.1f} MB (knowledge.max_file_mb)",
+                )
+            content = path.read_bytes()
+        except OSError as exc:
+            return FileOutcome(source, "failed", reason=f"cannot read: {exc.strerror or exc}")
+        except DocumentError as exc:
+            return FileOutcome(source, "failed", reason=exc.reason)
+        digest = hashlib.sha256(content).hexdigest()
+        previous = self._manifest.get(source)
+        if previous is not None and previous.sha256 == digest:
+            return FileOutcome(source, "unchanged", chunks=len(previous.chunk_ids))
+        try:
+            document = load_document(path, max_bytes)
+        except DocumentError as exc:
+            return FileOutcome(source, "failed", reason=exc.reason)
+        key = doc_key(source)
+        chunks = chunk_document(
+            document, key, digest, self._settings.chunk_chars, self._asset_pattern
+        )
+        if not chunks:
+            return FileOutcome(source, "failed", reason="empty: no text to index")
+        self._store_chunks(chunks)
+        if previous is not None:
+            stale = set(previous.chunk_ids) - {c.id for c in chunks}
+            self._store.delete(sorted(stale))
+        self._manifest.put(
+            ManifestEntry(
+                path=source,
+                doc_key=key,
+                sha256=digest,
+                size=len(content),
+                title=document.title,
+                chunk_ids=tuple(c.id for c in chunks),
+                ingested_at=now_iso(),
+            )
+        )
+        return FileOutcome(source, "updated" if previous else "added", chunks=len(chunks))
+
+    def _store_chunks(self, chunks: Sequence[Chunk]) -> None:
+        batch = self._settings.embed_batch
+        for start in range(0, len(chunks), batch):
+            part = chunks[start : start + batch]
+            vectors = self._embedder.embed([embedding_text(c) for c in part])
+            self._store.upsert(part, vectors)
+
+    def _prune(self, roots: Sequence[Path]) -> list[FileOutcome]:
+        resolved = [r.expanduser().resolve() for r in roots]
+        outcomes = []
+        for entry in self._manifest.entries():
+            path = Path(entry.path)
+            under = any(path == root or root in path.parents for root in resolved)
+            if under and not path.exists():
+                self.remove(entry.path)
+                outcomes.append(FileOutcome(entry.path, "removed", chunks=len(entry.chunk_ids)))
+        return outcomes
+
+    def remove(self, path: str) -> ManifestEntry:
+        """Remove an indexed file's chunks and manifest entry; raise if it is not indexed."""
+        key = str(Path(path).expanduser().resolve()) if not self._manifest.get(path) else path
+        entry = self._manifest.get(key)
+        if entry is None:
+            raise KnowledgeError(f"not in the knowledge base: {path} (see 'shiftmate docs list')")
+        self._store.delete(list(entry.chunk_ids))
+        self._manifest.remove(entry.path)
+        return entry

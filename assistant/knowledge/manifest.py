@@ -1,0 +1,77 @@
+"""The ingestion manifest: which file was indexed with which content hash and chunk ids."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from assistant.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One indexed file as the manifest remembers it."""
+
+    path: str
+    doc_key: str
+    sha256: str
+    size: int
+    title: str
+    chunk_ids: tuple[str, ...]
+    ingested_at: str
+
+
+class Manifest:
+    """Content hashes decide what to re-embed; stored in the journal database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get(self, path: str) -> ManifestEntry | None:
+        """Return the entry of a file, or None if it was never indexed."""
+        row = self._db.query_one("SELECT * FROM documents WHERE path = ?", (path,))
+        return _entry(row) if row else None
+
+    def entries(self) -> list[ManifestEntry]:
+        """Return every indexed file, by path."""
+        return [_entry(row) for row in self._db.query("SELECT * FROM documents ORDER BY path")]
+
+    def put(self, entry: ManifestEntry) -> None:
+        """Record (or replace) a file's entry."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.path,
+                    entry.doc_key,
+                    entry.sha256,
+                    entry.size,
+                    entry.title,
+                    json.dumps(list(entry.chunk_ids)),
+                    entry.ingested_at,
+                ),
+            )
+
+    def remove(self, path: str) -> None:
+        """Forget a file."""
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM documents WHERE path = ?", (path,))
+
+
+def now_iso() -> str:
+    """Return the current UTC time as an ISO 8601 string."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _entry(row: object) -> ManifestEntry:
+    get = row.__getitem__  # sqlite3.Row
+    return ManifestEntry(
+        path=get("path"),
+        doc_key=get("doc_key"),
+        sha256=get("sha256"),
+        size=int(get("size")),
+        title=get("title"),
+        chunk_ids=tuple(json.loads(get("chunk_ids"))),
+        ingested_at=get("ingested_at"),
+    )

@@ -1,0 +1,130 @@
+"""The persistent vector store: a Chroma collection under the data directory.
+
+Vectors are always computed by our own embedder and passed in; the collection has no embedding
+function, so Chroma never tries to fetch one. Product telemetry is switched off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from assistant.domain import Chunk, SearchHit
+from assistant.errors import KnowledgeError
+
+
+class ChunkStore:
+    """Chunks with their vectors, queried by cosine similarity."""
+
+    def __init__(self, directory: Path, collection: str, dimension: int) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(
+                path=str(directory),
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+            )
+            self._collection = self._client.get_or_create_collection(
+                name=collection,
+                embedding_function=None,
+                metadata={"hnsw:space": "cosine", "dimension": dimension},
+            )
+        except Exception as exc:  # chromadb raises many unrelated types for a damaged store
+            raise KnowledgeError(f"cannot open the vector store in {directory}: {exc}") from exc
+        stored = (self._collection.metadata or {}).get("dimension")
+        if stored is not None and int(stored) != dimension:
+            raise KnowledgeError(
+                f"the vector store in {directory} holds {stored}-dimensional vectors but the "
+                f"embedder makes {dimension}; re-ingest into a new data directory"
+            )
+        self._batch = int(self._client.get_max_batch_size())
+
+    def count(self) -> int:
+        """Return how many chunks are stored."""
+        return int(self._collection.count())
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: npt.NDArray[np.float32]) -> None:
+        """Store chunks with their vectors (replacing any with the same ids)."""
+        if len(chunks) != len(vectors):
+            raise KnowledgeError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        for start in range(0, len(chunks), self._batch):
+            part = chunks[start : start + self._batch]
+            self._collection.upsert(
+                ids=[c.id for c in part],
+                embeddings=vectors[start : start + self._batch],
+                documents=[c.text for c in part],
+                metadatas=[_metadata(c) for c in part],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks by id (unknown ids are ignored)."""
+        for start in range(0, len(ids), self._batch):
+            self._collection.delete(ids=list(ids[start : start + self._batch]))
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        """Return the stored chunks with these ids, in the order asked."""
+        if not ids:
+            return []
+        found = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {
+            cid: _chunk(cid, text or "", meta or {})
+            for cid, text, meta in zip(
+                found["ids"], found["documents"] or [], found["metadatas"] or [], strict=False
+            )
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def query(self, vectors: npt.NDArray[np.float32], k: int) -> list[list[SearchHit]]:
+        """Return the k nearest chunks for each query vector, best first."""
+        total = self.count()
+        if total == 0 or len(vectors) == 0:
+            return [[] for _ in range(len(vectors))]
+        result = self._collection.query(
+            query_embeddings=vectors,
+            n_results=min(k, total),
+            include=["documents", "metadatas", "distances"],
+        )
+        hits: list[list[SearchHit]] = []
+        documents = result["documents"] or []
+        metadatas = result["metadatas"] or []
+        distances = result["distances"] or []
+        for ids, texts, metas, dists in zip(
+            result["ids"], documents, metadatas, distances, strict=True
+        ):
+            hits.append(
+                [
+                    SearchHit(_chunk(cid, text or "", meta or {}), round(1.0 - float(dist), 4))
+                    for cid, text, meta, dist in zip(ids, texts, metas, dists, strict=True)
+                ]
+            )
+        return hits
+
+
+def _metadata(chunk: Chunk) -> dict[str, str | int]:
+    return {
+        "source": chunk.source,
+        "title": chunk.title,
+        "section": chunk.section,
+        "page": chunk.page if chunk.page is not None else -1,
+        "assets": ",".join(chunk.assets),
+    }
+
+
+def _chunk(chunk_id: str, text: str, meta: Mapping[str, Any]) -> Chunk:
+    page = int(meta.get("page", -1))
+    assets = str(meta.get("assets", ""))
+    return Chunk(
+        id=chunk_id,
+        source=str(meta.get("source", "")),
+        title=str(meta.get("title", "")),
+        section=str(meta.get("section", "")),
+        page=page if page >= 0 else None,
+        text=text,
+        assets=tuple(a for a in assets.split(",") if a),
+    )

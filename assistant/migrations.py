@@ -1,0 +1,43 @@
+"""Numbered schema migrations of the journal; append only, never edit a released one."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "knowledge manifest, conversations and turns",
+        """
+CREATE TABLE documents (
+    path TEXT PRIMARY KEY,
+    doc_key TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    chunk_ids TEXT NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    raw_answer TEXT NOT NULL,
+    prompt_user TEXT NOT NULL,
+    passages TEXT NOT NULL,
+    citations TEXT NOT NULL,
+    timings TEXT NOT NULL,
+    checks TEXT NOT NULL,
+    prompt_version TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX turns_by_conversation ON turns(conversation_id, id)
+""",
+    ),
+]

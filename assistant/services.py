@@ -1,0 +1,155 @@
+"""The one place that builds Shiftmate's services from the settings.
+
+Models load lazily on first use, so ``docs list`` or ``config show`` never pay for them, and
+tests can build two configurations side by side (nothing here is global).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from assistant.chat.service import ChatService
+from assistant.db import Database
+from assistant.errors import ConfigError
+from assistant.journal import Journal
+from assistant.knowledge.ingest import Ingestor
+from assistant.knowledge.manifest import Manifest
+from assistant.knowledge.retrieval import Retriever
+from assistant.knowledge.store import ChunkStore
+from assistant.settings import Settings
+from models import registry
+from models.chat import ChatModel
+from models.embedder import Embedder
+from models.offline import enforce_offline
+
+log = logging.getLogger(__name__)
+
+
+def prepare_data_dir(path: Path) -> Path:
+    """Create the data directory if needed and check that it is a writable folder."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the data directory {path}: {exc.strerror}") from exc
+    if not path.is_dir():
+        raise ConfigError(f"the data directory is not a folder: {path}")
+    probe = path / ".write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"the data directory is not writable: {path} ({exc.strerror})") from exc
+    return path
+
+
+@dataclass
+class Services:
+    """Every service Shiftmate runs, built once from one Settings."""
+
+    settings: Settings
+
+    @property
+    def data_dir(self) -> Path:
+        """Return the directory that holds all state."""
+        return self.settings.data_dir
+
+    @cached_property
+    def db(self) -> Database:
+        """Return the journal database."""
+        return Database(self.data_dir / "journal.sqlite3")
+
+    @cached_property
+    def journal(self) -> Journal:
+        """Return the conversation journal."""
+        return Journal(self.db)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        """Return the ingestion manifest."""
+        return Manifest(self.db)
+
+    @property
+    def verify_cache(self) -> Path:
+        """Return the file that caches model checksums by size and mtime."""
+        return self.data_dir / "cache" / "verified-models.json"
+
+    @cached_property
+    def llm_model(self) -> registry.ResolvedModel:
+        """Return the configured chat model's location (checked to be a GGUF file)."""
+        m = self.settings.models
+        return registry.resolve(m.llm, "llm", m.llm_sha256)
+
+    @cached_property
+    def llm_sha256(self) -> str:
+        """Return the chat model's sha256 (verified against the expected one when known)."""
+        return registry.require_verified(self.llm_model, self.verify_cache)
+
+    @cached_property
+    def chat_model(self) -> ChatModel:
+        """Load the chat model (verified first when models.verify is on)."""
+        m = self.settings.models
+        if m.verify:
+            _ = self.llm_sha256
+        return ChatModel(
+            self.llm_model.path,
+            n_ctx=m.n_ctx,
+            n_threads=m.n_threads,
+            n_batch=m.n_batch,
+            seed=m.seed,
+            name=self.llm_model.name,
+        )
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """Load the embedder (verified first when models.verify is on)."""
+        enforce_offline()
+        resolved = registry.resolve(self.settings.models.embedder, "embedder")
+        if self.settings.models.verify:
+            registry.require_verified(resolved, self.verify_cache)
+        return Embedder(
+            resolved.path, batch_size=self.settings.knowledge.embed_batch, name=resolved.name
+        )
+
+    @cached_property
+    def store(self) -> ChunkStore:
+        """Open the vector store."""
+        return ChunkStore(
+            self.data_dir / "chroma", self.settings.knowledge.collection, self.embedder.dimension
+        )
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        """Return the ingestion service."""
+        return Ingestor(self.settings.knowledge, self.store, self.manifest, self.embedder)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        """Return the search service."""
+        return Retriever(self.store, self.embedder)
+
+    @cached_property
+    def chat(self) -> ChatService:
+        """Return the ask service."""
+        return ChatService(
+            self.settings.chat,
+            self.chat_model,
+            self.llm_sha256,
+            self.retriever,
+            self.store,
+            self.journal,
+        )
+
+    def close(self) -> None:
+        """Release what can be released (the journal connection)."""
+        if "db" in self.__dict__:
+            self.db.close()
+
+
+def build_services(settings: Settings) -> Services:
+    """Build the services for these settings (models load on first use)."""
+    enforce_offline()
+    prepare_data_dir(settings.data_dir)
+    return Services(settings)

@@ -1,0 +1,184 @@
+"""The one settings tree: defaults < TOML file < ``SHIFTMATE_*`` environment < command line.
+
+Nothing else in Shiftmate reads ``os.environ`` for configuration. Load once with
+:func:`load_settings` and hand the result to :func:`assistant.services.build_services`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from assistant.errors import ConfigError
+
+DEFAULT_ASSET_PATTERN = r"\b[A-Z]{1,3}-\d{1,4}[A-Z]?\b"
+
+
+def default_data_dir() -> Path:
+    """Return the per-user default data directory (XDG data home)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "shiftmate"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSettings(_Section):
+    """Which local models to load and how to run them."""
+
+    llm: str = Field(
+        "smollm2-135m-instruct",
+        description="Registry name of an embedded chat model, or a path to any GGUF file.",
+    )
+    llm_sha256: str | None = Field(
+        None, description="Expected sha256 of a GGUF given by path (verified at load)."
+    )
+    embedder: str = Field(
+        "all-minilm-l6-v2",
+        description="Registry name of an embedded embedder, or a sentence-transformers folder.",
+    )
+    n_ctx: int = Field(4096, ge=512, le=131072, description="Context window in tokens.")
+    n_threads: int | None = Field(None, ge=1, le=512, description="CPU threads; default all.")
+    n_batch: int = Field(256, ge=8, le=8192, description="Prompt evaluation batch size.")
+    seed: int = Field(0, description="Sampling seed, for repeatable answers.")
+    verify: bool = Field(True, description="Verify sha256 checksums when loading models.")
+
+    @field_validator("llm_sha256")
+    @classmethod
+    def _hex_digest(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ValueError("must be a 64-character hex sha256 digest")
+        return value.lower() if value else value
+
+
+class KnowledgeSettings(_Section):
+    """How documents are chunked, stored and searched."""
+
+    collection: str = Field(
+        "plant_documents", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$"
+    )
+    chunk_chars: int = Field(900, ge=200, le=8000, description="Target passage size.")
+    max_file_mb: float = Field(50.0, gt=0, le=4096, description="Larger files are refused.")
+    asset_pattern: str = Field(
+        DEFAULT_ASSET_PATTERN, description="Regular expression that finds asset tags in text."
+    )
+    embed_batch: int = Field(64, ge=1, le=4096)
+
+    @field_validator("asset_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
+class ChatSettings(_Section):
+    """How questions are answered."""
+
+    top_k: int = Field(5, ge=1, le=50, description="Passages retrieved per question.")
+    min_score: float = Field(
+        0.25, ge=-1.0, le=1.0, description="Passages below this cosine similarity are ignored."
+    )
+    max_tokens: int = Field(384, ge=16, le=8192, description="Longest answer in tokens.")
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    history_turns: int = Field(4, ge=0, le=50, description="Earlier turns kept in the prompt.")
+    stop: tuple[str, ...] = Field((), description="Extra stop sequences.")
+
+
+class Settings(BaseSettings):
+    """Everything Shiftmate can be told, in one tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHIFTMATE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where all state lives.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    models: ModelSettings = ModelSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    chat: ChatSettings = ChatSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+_file_values: ContextVar[Mapping[str, Any]] = ContextVar("shiftmate_file_values", default={})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Values read from the TOML config file (lowest priority above the defaults)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return _file_values.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_values.get())
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _describe(error: ValidationError, config_file: Path | None) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(root)"
+        got = item.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{key}: {item['msg']}{shown}")
+    where = f" in {config_file} or SHIFTMATE_* environment" if config_file else ""
+    return f"invalid settings{where}: " + "; ".join(lines)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the settings once: defaults, then the TOML file, then the environment, then overrides.
+
+    ``config_file`` defaults to ``$SHIFTMATE_CONFIG``. ``overrides`` come from the command line
+    (for example ``{"data_dir": Path(...)}``); ``None`` values are ignored. Any invalid value
+    raises :class:`ConfigError` naming the key.
+    """
+    if config_file is None and os.environ.get("SHIFTMATE_CONFIG"):
+        config_file = Path(os.environ["SHIFTMATE_CONFIG"])
+    file_values = _read_toml(config_file) if config_file else {}
+    token = _file_values.set(file_values)
+    try:
+        clean = {key: value for key, value in (overrides or {}).items() if value is not None}
+        return Settings(**clean)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_file)) from exc
+    finally:
+        _file_values.reset(token)

@@ -1,0 +1,218 @@
+"""A local chat model over llama-cpp-python: any GGUF, its own chat template, one call at a time.
+
+The prompt is rendered here from the GGUF's chat template (``tokenizer.chat_template``) and sent
+as a plain completion, so callers can count its tokens exactly and so llama.cpp can reuse the
+evaluated prefix of the previous call (it keeps the KV cache of the longest common prefix).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ModelError
+from models.gguf import check_gguf
+from models.types import Completion, Message
+
+# Used only when a GGUF carries no chat template: ChatML is what most small instruct models use.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class GenerationCancelled(ModelError):
+    """The caller asked generation to stop before it finished."""
+
+
+class ChatModel:
+    """One loaded GGUF model; every generation holds its lock, so calls run one at a time."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 256,
+        seed: int = 0,
+        name: str | None = None,
+    ) -> None:
+        check_gguf(path)
+        from llama_cpp import Llama, llama_chat_format
+
+        try:
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_batch=n_batch,
+                seed=seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+        self.path = path
+        self.name = name or path.stem
+        self.seed = seed
+        self.lock = threading.Lock()
+        metadata: Mapping[str, str] = self._llm.metadata
+        template = metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
+        self.template_source = "gguf" if "tokenizer.chat_template" in metadata else "chatml"
+        eos = self._token_text(self._llm.token_eos())
+        bos = self._token_text(self._llm.token_bos())
+        self._formatter = llama_chat_format.Jinja2ChatFormatter(
+            template=template, eos_token=eos, bos_token=bos
+        )
+        self._stops = [eos] if eos else []
+
+    @property
+    def n_ctx(self) -> int:
+        """Return the context window in tokens."""
+        return int(self._llm.n_ctx())
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """Return the GGUF metadata key/values."""
+        return dict(self._llm.metadata)
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+
+    def render(self, messages: Sequence[Message]) -> str:
+        """Render messages with the model's chat template, ending with the assistant's turn."""
+        rendered = self._formatter(
+            messages=[{"role": m.role, "content": m.content} for m in messages]  # type: ignore[misc]
+        )
+        return str(rendered.prompt)
+
+    def count_tokens(self, text: str) -> int:
+        """Return how many tokens the model's tokenizer makes of a text."""
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        stop: Sequence[str] = (),
+        json_schema: Mapping[str, Any] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer's text pieces as they are generated."""
+        yield from self.stream_prompt(
+            self.render(messages),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            json_schema=json_schema,
+            cancel=cancel,
+        )
+
+    def stream_prompt(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        stop: Sequence[str] = (),
+        json_schema: Mapping[str, Any] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield text pieces for an already rendered prompt (the lock is held while iterating)."""
+        prompt_tokens = self.count_tokens(prompt)
+        if prompt_tokens + max_tokens > self.n_ctx:
+            raise ModelError(
+                f"prompt of {prompt_tokens} tokens plus {max_tokens} for the answer exceeds "
+                f"the context window of {self.n_ctx} tokens"
+            )
+        grammar = None
+        if json_schema is not None:
+            from llama_cpp import LlamaGrammar
+
+            grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
+        with self.lock:
+            pieces = self._llm.create_completion(
+                prompt=prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=[*self._stops, *stop],
+                stream=True,
+                seed=self.seed,
+                grammar=grammar,
+            )
+            try:
+                for piece in pieces:
+                    if cancel is not None and cancel.is_set():
+                        raise GenerationCancelled("generation cancelled")
+                    text = piece["choices"][0]["text"]  # type: ignore[index]
+                    if text:
+                        yield str(text)
+            finally:
+                close = getattr(pieces, "close", None)
+                if close is not None:
+                    close()
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        stop: Sequence[str] = (),
+        json_schema: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        """Generate a whole answer and return it with token counts and timings."""
+        prompt = self.render(messages)
+        started = time.perf_counter()
+        first: float | None = None
+        parts: list[str] = []
+        for piece in self.stream_prompt(
+            prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            json_schema=json_schema,
+        ):
+            if first is None:
+                first = time.perf_counter()
+            parts.append(piece)
+        done = time.perf_counter()
+        text = "".join(parts)
+        completion_tokens = self.count_tokens(text) if text else 0
+        return Completion(
+            text=text,
+            prompt_tokens=self.count_tokens(prompt),
+            completion_tokens=completion_tokens,
+            ttft_ms=((first or done) - started) * 1000,
+            total_ms=(done - started) * 1000,
+            finish_reason="length" if completion_tokens >= max_tokens else "stop",
+        )
+
+    def complete_json(
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.2,
+    ) -> Any:
+        """Generate JSON constrained by a JSON schema (llama.cpp grammar) and parse it."""
+        result = self.complete(
+            messages, max_tokens=max_tokens, temperature=temperature, json_schema=schema
+        )
+        try:
+            return json.loads(result.text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(
+                f"constrained output did not parse as JSON ({exc.msg}); the answer was cut at "
+                f"{result.completion_tokens} tokens, raise max_tokens"
+            ) from exc
