@@ -31,14 +31,20 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="ingest the sample plant into a demo data dir and ask questions"
     )
     demo.add_argument(
-        "-q", "--question", action="append", default=[],
+        "-q",
+        "--question",
+        action="append",
+        default=[],
         help="answer this question and exit (repeatable) instead of the interactive loop",
     )
 
     ingest = commands.add_parser("ingest", help="add or update documents (files or folders)")
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    ingest.add_argument("--prune", action="store_true",
-                        help="also remove indexed files under PATH that no longer exist")
+    ingest.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove indexed files under PATH that no longer exist",
+    )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
 
     docs = commands.add_parser("docs", help="list or remove ingested documents")
@@ -105,8 +111,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = {"data_dir": args.data_dir}
     settings = load_settings(args.config, overrides)
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     handler = getattr(commands, f"cmd_{args.command}")
     return int(handler(settings, args))
 

@@ -78,14 +78,30 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
     rows = []
     for spec in registry.embedded_specs():
         configured = spec.name in (m.llm, m.embedder)
-        rows.append({"name": spec.name, "kind": spec.kind, "embedded": True,
-                     "configured": configured, "description": spec.description,
-                     "package": spec.distribution, "sha256": spec.sha256})
+        rows.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "embedded": True,
+                "configured": configured,
+                "description": spec.description,
+                "package": spec.distribution,
+                "sha256": spec.sha256,
+            }
+        )
     for setting, kind in ((m.llm, "llm"), (m.embedder, "embedder")):
         if not any(r["name"] == setting for r in rows):
-            rows.append({"name": setting, "kind": kind, "embedded": False, "configured": True,
-                         "description": "user model by path", "package": None,
-                         "sha256": m.llm_sha256 if kind == "llm" else None})
+            rows.append(
+                {
+                    "name": setting,
+                    "kind": kind,
+                    "embedded": False,
+                    "configured": True,
+                    "description": "user model by path",
+                    "package": None,
+                    "sha256": m.llm_sha256 if kind == "llm" else None,
+                }
+            )
     if args.models_command == "list":
         if args.json:
             print_json(rows)
@@ -112,8 +128,13 @@ def _progress_printer(quiet: bool) -> Any:
         return None, None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    progress = Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.description}"), transient=True)
+    progress = Progress(
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        transient=True,
+    )
     task = progress.add_task("", total=None)
 
     def update(done: int, total: int, name: str) -> None:
@@ -160,9 +181,19 @@ def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     entries = services.manifest.entries()
     if args.json:
-        print_json([{"path": e.path, "title": e.title, "chunks": len(e.chunk_ids),
-                     "sha256": e.sha256, "size": e.size, "ingested_at": e.ingested_at}
-                    for e in entries])
+        print_json(
+            [
+                {
+                    "path": e.path,
+                    "title": e.title,
+                    "chunks": len(e.chunk_ids),
+                    "sha256": e.sha256,
+                    "size": e.size,
+                    "ingested_at": e.ingested_at,
+                }
+                for e in entries
+            ]
+        )
         return 0
     if not entries:
         _err("no documents ingested yet: run 'shiftmate ingest PATH'")
@@ -178,9 +209,22 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     results = services.retriever.search_many(args.queries, args.k)
     for query, hits in zip(args.queries, results, strict=True):
         if args.json:
-            print_json({"query": query, "results": [
-                {"id": h.chunk.id, "source": h.chunk.source, "section": h.chunk.section,
-                 "page": h.chunk.page, "text": h.chunk.text, "score": h.score} for h in hits]})
+            print_json(
+                {
+                    "query": query,
+                    "results": [
+                        {
+                            "id": h.chunk.id,
+                            "source": h.chunk.source,
+                            "section": h.chunk.section,
+                            "page": h.chunk.page,
+                            "text": h.chunk.text,
+                            "score": h.score,
+                        }
+                        for h in hits
+                    ],
+                }
+            )
             continue
         print(f"\n{query}")
         if not hits:
@@ -196,12 +240,17 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     return {
         "answer": answer.text,
         "conversation_id": answer.conversation_id,
-        "citations": [{"id": c.id, "source": c.source, "section": c.section,
-                       "page": c.page, "text": c.text} for c in answer.citations],
+        "citations": [
+            {"id": c.id, "source": c.source, "section": c.section, "page": c.page, "text": c.text}
+            for c in answer.citations
+        ],
         "timings": asdict(answer.timings),
-        "checks": {"covered": answer.covered, "dropped_citations": answer.dropped_citations,
-                   "unsupported_numbers": list(answer.unsupported_numbers),
-                   "unsupported_claims": list(answer.unsupported_claims)},
+        "checks": {
+            "covered": answer.covered,
+            "dropped_citations": answer.dropped_citations,
+            "unsupported_numbers": list(answer.unsupported_numbers),
+            "unsupported_claims": list(answer.unsupported_claims),
+        },
         "cut": list(answer.cut),
     }
 
@@ -211,8 +260,9 @@ def print_answer_footer(answer: Answer) -> None:
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
-            where = ", ".join(p for p in (Path(c.source).name, c.section,
-                                          f"p. {c.page}" if c.page else "") if p)
+            where = ", ".join(
+                p for p in (Path(c.source).name, c.section, f"p. {c.page}" if c.page else "") if p
+            )
             print(f"  [{c.id}] {where}")
             print(textwrap.indent(textwrap.fill(textwrap.shorten(c.text, 400), 90), "       "))
     notes = []
@@ -227,20 +277,23 @@ def print_answer_footer(answer: Answer) -> None:
     for note in notes:
         print(f"  ! {note}")
     t = answer.timings
-    _err(f"[{t.ttft_ms:.0f} ms to first token, {t.total_ms:.0f} ms total, "
-         f"{t.prompt_tokens} prompt + {t.completion_tokens} answer tokens; "
-         f"conversation {answer.conversation_id}]")
+    _err(
+        f"[{t.ttft_ms:.0f} ms to first token, {t.total_ms:.0f} ms total, "
+        f"{t.prompt_tokens} prompt + {t.completion_tokens} answer tokens; "
+        f"conversation {answer.conversation_id}]"
+    )
 
 
-def ask_and_print(services: Services, question: str, conversation: str | None,
-                  as_json: bool, k: int | None = None) -> Answer:
+def ask_and_print(
+    services: Services, question: str, conversation: str | None, as_json: bool, k: int | None = None
+) -> Answer:
     """Ask a question and print the streamed answer (or JSON)."""
+
     def stream(piece: str) -> None:
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    answer = services.chat.ask(question, conversation, k=k,
-                               on_token=None if as_json else stream)
+    answer = services.chat.ask(question, conversation, k=k, on_token=None if as_json else stream)
     if as_json:
         print_json(answer_json(answer))
     else:
@@ -268,15 +321,16 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_SOME_FAILED
     _err("loading the local model ...")
     _ = services.chat
+    conversation: str | None = None
     if args.question:
-        conversation = None
         for question in args.question:
             print(f"\n> {question}")
             conversation = ask_and_print(services, question, conversation, False).conversation_id
         return 0
-    _err("Ask about the plant (for example: 'How do I lock out P-101?'). "
-         "An empty line or Ctrl-D quits; 'new' starts a new conversation.")
-    conversation: str | None = None
+    _err(
+        "Ask about the plant (for example: 'How do I lock out P-101?'). "
+        "An empty line or Ctrl-D quits; 'new' starts a new conversation."
+    )
     while True:
         try:
             question = input("\nshiftmate> ").strip()

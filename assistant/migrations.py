@@ -40,4 +40,15 @@ CREATE TABLE turns (
 CREATE INDEX turns_by_conversation ON turns(conversation_id, id)
 """,
     ),
+    (
+        2,
+        "full-text index of chunks for hybrid (lexical + vector) retrieval",
+        """
+CREATE VIRTUAL TABLE chunk_text USING fts5(
+    chunk_id UNINDEXED,
+    body,
+    tokenize = 'porter unicode61'
+)
+""",
+    ),
 ]

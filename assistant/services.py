@@ -16,6 +16,7 @@ from assistant.db import Database
 from assistant.errors import ConfigError
 from assistant.journal import Journal
 from assistant.knowledge.ingest import Ingestor
+from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.manifest import Manifest
 from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.store import ChunkStore
@@ -123,12 +124,12 @@ class Services:
     @cached_property
     def ingestor(self) -> Ingestor:
         """Return the ingestion service."""
-        return Ingestor(self.settings.knowledge, self.store, self.manifest, self.embedder)
+        return Ingestor(self.settings.knowledge, self.store, self.db, self.embedder)
 
     @cached_property
     def retriever(self) -> Retriever:
         """Return the search service."""
-        return Retriever(self.store, self.embedder)
+        return Retriever(self.store, LexicalIndex(self.db), self.embedder)
 
     @cached_property
     def chat(self) -> ChatService:
@@ -148,8 +149,22 @@ class Services:
             self.db.close()
 
 
-def build_services(settings: Settings) -> Services:
-    """Build the services for these settings (models load on first use)."""
+def build_services(
+    settings: Settings,
+    *,
+    chat_model: ChatModel | None = None,
+    embedder: Embedder | None = None,
+) -> Services:
+    """Build the services for these settings (models load on first use).
+
+    Already loaded models can be shared between Services built for different data directories
+    (the test suite does this) by passing them in.
+    """
     enforce_offline()
     prepare_data_dir(settings.data_dir)
-    return Services(settings)
+    services = Services(settings)
+    if chat_model is not None:
+        services.__dict__["chat_model"] = chat_model  # pre-fills the cached_property
+    if embedder is not None:
+        services.__dict__["embedder"] = embedder
+    return services

@@ -125,17 +125,19 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _FileSource(settings_cls))
 
 
-_file_values: ContextVar[Mapping[str, Any]] = ContextVar("shiftmate_file_values", default={})
+_file_values: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "shiftmate_file_values", default=None
+)
 
 
 class _FileSource(PydanticBaseSettingsSource):
     """Values read from the TOML config file (lowest priority above the defaults)."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return _file_values.get().get(field_name), field_name, False
+        return (_file_values.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_file_values.get())
+        return dict(_file_values.get() or {})
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

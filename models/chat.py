@@ -71,6 +71,16 @@ class ChatModel:
         )
         self._stops = [eos] if eos else []
 
+    def reset_cache(self) -> None:
+        """Forget the evaluated prefix, so the next prompt is evaluated from scratch (cold)."""
+        with self.lock:
+            self._llm.reset()
+
+    def close(self) -> None:
+        """Free the model's memory now rather than at interpreter exit."""
+        with self.lock:
+            self._llm.close()
+
     @property
     def n_ctx(self) -> int:
         """Return the context window in tokens."""
@@ -136,7 +146,7 @@ class ChatModel:
             )
         grammar = None
         if json_schema is not None:
-            from llama_cpp import LlamaGrammar
+            from llama_cpp.llama_grammar import LlamaGrammar
 
             grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
         with self.lock:

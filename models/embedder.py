@@ -21,15 +21,17 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         try:
-            self._model: Any = SentenceTransformer(
-                str(path), device="cpu", local_files_only=True
-            )
+            self._model: Any = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load embedder from {path}: {exc}") from exc
         self.path = path
         self.name = name or path.name
         self.batch_size = batch_size
-        dimension = self._model.get_sentence_embedding_dimension()
+        dimension_of = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dimension = dimension_of()
         if not dimension:
             raise ModelError(f"embedder at {path} does not report its dimension")
         self.dimension = int(dimension)

@@ -6,10 +6,10 @@ downloaded. A setting names either a registry entry or a path to a file/folder o
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
-import importlib.util
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
@@ -145,8 +145,10 @@ def verify(model: ResolvedModel, cache_file: Path | None = None) -> Verification
         return Verification(model, actual, True, "no expected checksum (user model); hash shown")
     if actual != model.expected_sha256:
         return Verification(
-            model, actual, False, f"checksum mismatch for {target}: expected "
-            f"{model.expected_sha256}, got {actual}"
+            model,
+            actual,
+            False,
+            f"checksum mismatch for {target}: expected {model.expected_sha256}, got {actual}",
         )
     return Verification(model, actual, True, "sha256 matches")
 

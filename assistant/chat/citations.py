@@ -14,13 +14,75 @@ from dataclasses import dataclass
 
 LABEL_GROUP = re.compile(r"\s?\[\s*((?:[A-Z]\d+)(?:\s*[,;]\s*[A-Z]\d+)*)\s*\]")
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w])")
+TAG_LIKE = re.compile(r"\b[A-Za-z]{1,4}-\d+[A-Za-z]?\b")
 LIST_MARKER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 WORD = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
 STOPWORDS = frozenset(
-    "a an the and or of to in on at for by with from is are was were be been it its this that "
-    "these those as if then than so not no do does should must can may will you your we our "
-    "there their they he she them his her which what when where who how also into out up".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "by",
+        "with",
+        "from",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "as",
+        "if",
+        "then",
+        "than",
+        "so",
+        "not",
+        "no",
+        "do",
+        "does",
+        "should",
+        "must",
+        "can",
+        "may",
+        "will",
+        "you",
+        "your",
+        "we",
+        "our",
+        "there",
+        "their",
+        "they",
+        "he",
+        "she",
+        "them",
+        "his",
+        "her",
+        "which",
+        "what",
+        "when",
+        "where",
+        "who",
+        "how",
+        "also",
+        "into",
+        "out",
+        "up",
+    ]
 )
 MIN_CLAIM_WORDS = 4
 SUPPORT_THRESHOLD = 0.5
@@ -106,8 +168,11 @@ def attribute_sentences(text: str, passages: Mapping[str, str]) -> tuple[str, in
 
 
 def numbers_in(text: str) -> set[str]:
-    """Return the numbers written in a text, normalised (decimal comma to point)."""
-    without_labels = LABEL_GROUP.sub(" ", text)
+    """Return the numbers written in a text, normalised (decimal comma to point).
+
+    Citation labels, asset tags such as P-101 and list markers such as "2." are not numbers.
+    """
+    without_labels = TAG_LIKE.sub(" ", LABEL_GROUP.sub(" ", text))
     without_markers = LIST_MARKER.sub(" ", without_labels)
     return {_normalise(n) for n in NUMBER.findall(without_markers)}
 
@@ -122,9 +187,7 @@ def _normalise(number: str) -> str:
     return value
 
 
-def check_answer(
-    raw: str, passages: Mapping[str, str], context: Sequence[str]
-) -> CheckedAnswer:
+def check_answer(raw: str, passages: Mapping[str, str], context: Sequence[str]) -> CheckedAnswer:
     """Check a raw answer against the passages given (label to text) and all context text."""
     text, dropped = strip_invalid_citations(raw.strip(), set(passages))
     text, attributed, unsupported = attribute_sentences(text, passages)

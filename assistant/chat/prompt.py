@@ -103,8 +103,9 @@ def plan_prompt(
     candidates = list(hits)
     while True:
         visible_ids = {ref.chunk_id for t in kept for ref in t.passages if ref.included}
-        included = [(all_labels[h.chunk.id], h.chunk) for h in candidates
-                    if h.chunk.id not in visible_ids]
+        included = [
+            (all_labels[h.chunk.id], h.chunk) for h in candidates if h.chunk.id not in visible_ids
+        ]
         referenced = [all_labels[h.chunk.id] for h in candidates if h.chunk.id in visible_ids]
         user = render_user_message(included, referenced, question)
         messages = [Message("system", SYSTEM_PROMPT)]
@@ -134,6 +135,10 @@ def plan_prompt(
     for label, chunk in included:
         visible[label] = chunk
     refs = [PassageRef(label, chunk.id, True) for label, chunk in included]
-    refs += [PassageRef(label, h.chunk.id, False) for h in candidates
-             for label in [all_labels[h.chunk.id]] if h.chunk.id in visible_ids]
+    refs += [
+        PassageRef(label, h.chunk.id, False)
+        for h in candidates
+        for label in [all_labels[h.chunk.id]]
+        if h.chunk.id in visible_ids
+    ]
     return PromptPlan(tuple(messages), user, tuple(refs), visible, tokens, tuple(cut))

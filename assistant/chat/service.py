@@ -125,7 +125,8 @@ class ChatService:
         context = [question, *passages.values(), *(t.question for t in history)]
         checked = check_answer(raw, passages, context)
         citations = tuple(
-            _citation(label, plan.visible[label]) for label in checked.cited
+            _citation(label, plan.visible[label])
+            for label in checked.cited
             if label in plan.visible
         )
         timings = Timings(
@@ -172,9 +173,7 @@ class ChatService:
     def _record(
         self, answer: Answer, raw: str, prompt_user: str, passages: list[PassageRef]
     ) -> Answer:
-        conversation_id = answer.conversation_id or self._journal.new_conversation(
-            answer.question
-        )
+        conversation_id = answer.conversation_id or self._journal.new_conversation(answer.question)
         self._journal.add_turn(
             conversation_id,
             question=answer.question,

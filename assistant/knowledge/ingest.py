@@ -1,8 +1,10 @@
 """Incremental ingestion: unchanged files are skipped, changed ones re-indexed, gone ones pruned.
 
-Order of writes for a changed file: new chunks are stored first, then the old ones deleted, then
-the manifest updated. A crash anywhere leaves the old chunks or the new ones searchable, and the
-next run finishes the job, because the manifest still holds the old hash.
+Order of writes for a changed file: new chunks go into the vector store first, then the stale
+ones are deleted from it, then the lexical index and the manifest change in one SQLite
+transaction. A crash anywhere leaves the old chunks or the new ones searchable (lexical hits
+missing from the vector store are skipped), and the next run finishes the job, because the
+manifest still holds the old hash.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from assistant.db import Database
 from assistant.domain import Chunk
 from assistant.errors import DocumentError, KnowledgeError
 from assistant.knowledge.chunking import chunk_document, embedding_text
+from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.manifest import Manifest, ManifestEntry, now_iso
 from assistant.knowledge.store import ChunkStore
 from assistant.settings import KnowledgeSettings
@@ -97,12 +101,13 @@ class Ingestor:
         self,
         settings: KnowledgeSettings,
         store: ChunkStore,
-        manifest: Manifest,
+        db: Database,
         embedder: Embedder,
     ) -> None:
         self._settings = settings
         self._store = store
-        self._manifest = manifest
+        self._db = db
+        self._manifest = Manifest(db)
         self._embedder = embedder
         self._asset_pattern = re.compile(settings.asset_pattern)
 
@@ -153,20 +158,20 @@ class Ingestor:
         if not chunks:
             return FileOutcome(source, "failed", reason="empty: no text to index")
         self._store_chunks(chunks)
-        if previous is not None:
-            stale = set(previous.chunk_ids) - {c.id for c in chunks}
-            self._store.delete(sorted(stale))
-        self._manifest.put(
-            ManifestEntry(
-                path=source,
-                doc_key=key,
-                sha256=digest,
-                size=len(content),
-                title=document.title,
-                chunk_ids=tuple(c.id for c in chunks),
-                ingested_at=now_iso(),
-            )
+        old_ids = previous.chunk_ids if previous is not None else ()
+        self._store.delete(sorted(set(old_ids) - {c.id for c in chunks}))
+        entry = ManifestEntry(
+            path=source,
+            doc_key=key,
+            sha256=digest,
+            size=len(content),
+            title=document.title,
+            chunk_ids=tuple(c.id for c in chunks),
+            ingested_at=now_iso(),
         )
+        with self._db.transaction() as conn:
+            LexicalIndex.replace(conn, old_ids, [(c.id, embedding_text(c)) for c in chunks])
+            Manifest.put(conn, entry)
         return FileOutcome(source, "updated" if previous else "added", chunks=len(chunks))
 
     def _store_chunks(self, chunks: Sequence[Chunk]) -> None:
@@ -194,5 +199,7 @@ class Ingestor:
         if entry is None:
             raise KnowledgeError(f"not in the knowledge base: {path} (see 'shiftmate docs list')")
         self._store.delete(list(entry.chunk_ids))
-        self._manifest.remove(entry.path)
+        with self._db.transaction() as conn:
+            LexicalIndex.replace(conn, entry.chunk_ids, [])
+            Manifest.remove(conn, entry.path)
         return entry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,26 +38,26 @@ class Manifest:
         """Return every indexed file, by path."""
         return [_entry(row) for row in self._db.query("SELECT * FROM documents ORDER BY path")]
 
-    def put(self, entry: ManifestEntry) -> None:
-        """Record (or replace) a file's entry."""
-        with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.path,
-                    entry.doc_key,
-                    entry.sha256,
-                    entry.size,
-                    entry.title,
-                    json.dumps(list(entry.chunk_ids)),
-                    entry.ingested_at,
-                ),
-            )
+    @staticmethod
+    def put(conn: sqlite3.Connection, entry: ManifestEntry) -> None:
+        """Inside a transaction: record (or replace) a file's entry."""
+        conn.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.path,
+                entry.doc_key,
+                entry.sha256,
+                entry.size,
+                entry.title,
+                json.dumps(list(entry.chunk_ids)),
+                entry.ingested_at,
+            ),
+        )
 
-    def remove(self, path: str) -> None:
-        """Forget a file."""
-        with self._db.transaction() as conn:
-            conn.execute("DELETE FROM documents WHERE path = ?", (path,))
+    @staticmethod
+    def remove(conn: sqlite3.Connection, path: str) -> None:
+        """Inside a transaction: forget a file."""
+        conn.execute("DELETE FROM documents WHERE path = ?", (path,))
 
 
 def now_iso() -> str:
@@ -64,14 +65,13 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _entry(row: object) -> ManifestEntry:
-    get = row.__getitem__  # sqlite3.Row
+def _entry(row: sqlite3.Row) -> ManifestEntry:
     return ManifestEntry(
-        path=get("path"),
-        doc_key=get("doc_key"),
-        sha256=get("sha256"),
-        size=int(get("size")),
-        title=get("title"),
-        chunk_ids=tuple(json.loads(get("chunk_ids"))),
-        ingested_at=get("ingested_at"),
+        path=row["path"],
+        doc_key=row["doc_key"],
+        sha256=row["sha256"],
+        size=int(row["size"]),
+        title=row["title"],
+        chunk_ids=tuple(json.loads(row["chunk_ids"])),
+        ingested_at=row["ingested_at"],
     )

@@ -1,4 +1,9 @@
-"""Semantic search over the stored chunks."""
+"""Hybrid search: vector similarity and BM25, fused by reciprocal rank.
+
+Each retriever ranks a candidate pool; a chunk's fused score is the sum of 1 / (60 + rank) over
+the rankings it appears in (Cormack et al., 2009). The score shown and filtered on is still the
+cosine similarity to the question, so ``chat.min_score`` keeps its meaning.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,30 @@ from collections.abc import Sequence
 
 from assistant.domain import SearchHit
 from assistant.errors import KnowledgeError
+from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.store import ChunkStore
 from models.embedder import Embedder
 
+RRF_K = 60
+POOL_FACTOR = 4
+MIN_POOL = 20
+
+
+def fuse(rankings: Sequence[Sequence[str]]) -> list[str]:
+    """Return ids ordered by reciprocal-rank fusion of several best-first rankings."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, 1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores, key=lambda item: -scores[item])
+
 
 class Retriever:
-    """Embeds questions and returns the nearest passages with their scores."""
+    """Embeds questions and returns the best passages with their cosine scores."""
 
-    def __init__(self, store: ChunkStore, embedder: Embedder) -> None:
+    def __init__(self, store: ChunkStore, lexical: LexicalIndex, embedder: Embedder) -> None:
         self._store = store
+        self._lexical = lexical
         self._embedder = embedder
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
@@ -28,4 +48,15 @@ class Retriever:
         cleaned = [q.strip() for q in queries]
         if any(not q for q in cleaned):
             raise KnowledgeError("empty search query")
-        return self._store.query(self._embedder.embed(cleaned), k)
+        pool = max(k * POOL_FACTOR, MIN_POOL)
+        vectors = self._embedder.embed(cleaned)
+        semantic = self._store.query(vectors, pool)
+        results = []
+        for query, vector, vector_hits in zip(cleaned, vectors, semantic, strict=True):
+            by_id = {h.chunk.id: h for h in vector_hits}
+            lexical_ids = self._lexical.search(query, pool)
+            order = fuse([list(by_id), lexical_ids])[:k]
+            missing = [i for i in order if i not in by_id]
+            by_id.update({h.chunk.id: h for h in self._store.get_scored(missing, vector)})
+            results.append([by_id[i] for i in order if i in by_id])
+        return results

@@ -80,6 +80,29 @@ class ChunkStore:
         }
         return [by_id[i] for i in ids if i in by_id]
 
+    def get_scored(self, ids: Sequence[str], vector: npt.NDArray[np.float32]) -> list[SearchHit]:
+        """Return stored chunks by id with their cosine similarity to a query vector."""
+        if not ids:
+            return []
+        found = self._collection.get(
+            ids=list(ids), include=["documents", "metadatas", "embeddings"]
+        )
+        embeddings = found["embeddings"] if found["embeddings"] is not None else []
+        hits = {
+            cid: SearchHit(
+                _chunk(cid, text or "", meta or {}),
+                round(float(np.asarray(emb, dtype=np.float32) @ vector), 4),
+            )
+            for cid, text, meta, emb in zip(
+                found["ids"],
+                found["documents"] or [],
+                found["metadatas"] or [],
+                embeddings,
+                strict=False,
+            )
+        }
+        return [hits[i] for i in ids if i in hits]
+
     def query(self, vectors: npt.NDArray[np.float32], k: int) -> list[list[SearchHit]]:
         """Return the k nearest chunks for each query vector, best first."""
         total = self.count()

@@ -1,0 +1,1 @@
+"""The knowledge base: chunking, ingestion manifest, vector store and retrieval."""
