@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +86,44 @@ class Answer:
     unsupported_claims: tuple[str, ...] = ()
     cut: tuple[str, ...] = field(default=())
     covered: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One telemetry sample of one tag, as decoded from the plant network.
+
+    ``ts`` is seconds since the Unix epoch (UTC). ``seq`` is the publisher's sequence number
+    when the payload carries one (used to prove nothing was lost).
+    """
+
+    asset: str
+    tag: str
+    value: float
+    ts: float
+    unit: str = ""
+    seq: int | None = None
+
+
+EventKind = Literal["limit", "anomaly", "stale"]
+EventState = Literal["raised", "cleared"]
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryEvent:
+    """An alarm, anomaly or staleness event, raised or cleared, with the values behind it.
+
+    ``tag`` is empty for asset-level events (the multivariate anomaly detector); ``level`` is
+    one of lolo, lo, hi, hihi for limit alarms, "anomaly" or "stale" otherwise. ``values``
+    holds the (tag, value) pairs that caused the event.
+    """
+
+    id: str
+    asset: str
+    tag: str
+    kind: EventKind
+    level: str
+    state: EventState
+    ts: float
+    value: float | None
+    message: str
+    values: tuple[tuple[str, float], ...] = ()

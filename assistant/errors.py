@@ -6,7 +6,8 @@ ShiftmateError
 ├── KnowledgeError       the knowledge base cannot ingest, store or search
 │   └── DocumentError    one document cannot be read (corrupt, binary, empty, too large, ...)
 ├── ChatError            a question cannot be answered (empty question, unknown conversation, ...)
-└── JournalError         the SQLite journal cannot be opened or migrated
+├── JournalError         the SQLite journal cannot be opened or migrated
+└── ConnectorError       an outside system (MQTT broker, ...) cannot be reached or refuses us
 """
 
 from __future__ import annotations
@@ -55,3 +56,9 @@ class JournalError(ShiftmateError):
     """The SQLite journal cannot be opened, migrated or written."""
 
     exit_code = 6
+
+
+class ConnectorError(ShiftmateError):
+    """An outside system (the MQTT broker, ...) cannot be reached or refuses us."""
+
+    exit_code = 7

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -94,7 +94,68 @@ class ChatSettings(_Section):
     max_tokens: int = Field(384, ge=16, le=8192, description="Longest answer in tokens.")
     temperature: float = Field(0.2, ge=0.0, le=2.0)
     history_turns: int = Field(4, ge=0, le=50, description="Earlier turns kept in the prompt.")
+    followup_passages: int = Field(
+        2,
+        ge=0,
+        le=50,
+        description="New passages added in a follow-up turn (earlier ones stay visible).",
+    )
     stop: tuple[str, ...] = Field((), description="Extra stop sequences.")
+
+
+class PlantSettings(_Section):
+    """Which plant file declares the assets, their tags and their MQTT mapping."""
+
+    file: Path | None = Field(
+        None, description="Plant file (TOML); without one, telemetry is off (the demo ships one)."
+    )
+
+
+class MqttSettings(_Section):
+    """The plant's MQTT broker. Without a host, the connector stays off (demo: embedded broker)."""
+
+    host: str | None = Field(None, description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535)
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    client_id: str = Field(
+        "shiftmate-edge",
+        min_length=1,
+        max_length=64,
+        description="Stable client id: the broker keeps its persistent session under it.",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = Field(None, description="CA bundle that signed the broker's cert.")
+    cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Path | None = Field(None, description="Client private key (mutual TLS).")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    qos: Literal[0, 1, 2] = 1
+    clean_start: bool = Field(False, description="False keeps the session across reconnects.")
+    session_expiry_s: int = Field(3600, ge=0, description="MQTT 5 session expiry.")
+    reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    max_payload_bytes: int = Field(4096, ge=16, le=1_048_576)
+    max_future_s: float = Field(300.0, ge=0, description="Timestamps further ahead are rejected.")
+    max_age_s: float = Field(
+        7 * 86400.0, ge=0, description="Timestamps older than this are rejected."
+    )
+    queue_size: int = Field(100_000, ge=100, description="Readings buffered for the core.")
+    log_interval_s: float = Field(10.0, ge=0, description="At most one log line per reason.")
+
+
+class TelemetrySettings(_Section):
+    """How readings are kept, summarised, alarmed and checked for anomalies."""
+
+    retention_s: float = Field(86400.0, gt=0, description="How long readings are kept.")
+    max_points_per_tag: int = Field(
+        86400, ge=10, description="Ring buffer size per tag (24 h at 1 Hz by default)."
+    )
+    stale_periods: float = Field(
+        5.0, ge=1, description="No data for this many expected periods means stale."
+    )
+    trend_window_s: float = Field(300.0, gt=0, description="Window for min/max/mean/slope.")
+    anomaly: bool = Field(True, description="Run the per-asset anomaly detector.")
 
 
 class Settings(BaseSettings):
@@ -112,6 +173,9 @@ class Settings(BaseSettings):
     models: ModelSettings = ModelSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     chat: ChatSettings = ChatSettings()
+    plant: PlantSettings = PlantSettings()
+    mqtt: MqttSettings = MqttSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -81,11 +81,14 @@ def plan_prompt(
     budget_tokens: int,
     count: Counter,
     history_turns: int,
+    followup_passages: int | None = None,
 ) -> PromptPlan:
     """Lay out the prompt and shrink it until it fits the budget; report what was cut.
 
-    Cuts, in order: the oldest earlier turns, then the lowest-ranked new passages. If the
-    question alone does not fit, raise ChatError.
+    In a follow-up (kept history), at most ``followup_passages`` new passages are added, so
+    the tail llama.cpp must evaluate stays short. Cuts for the budget, in order: the oldest
+    earlier turns, then the lowest-ranked new passages. If the question alone does not fit,
+    raise ChatError.
     """
     all_labels: dict[str, str] = {}
     for turn in history:
@@ -101,6 +104,13 @@ def plan_prompt(
     older = history[: len(history) - len(kept)]
     cut = [f"history: turn {t.id} (older than chat.history_turns)" for t in older]
     candidates = list(hits)
+    if kept and followup_passages is not None:
+        visible_before = {ref.chunk_id for t in kept for ref in t.passages if ref.included}
+        new = [h for h in candidates if h.chunk.id not in visible_before]
+        for extra in new[followup_passages:]:
+            candidates.remove(extra)
+            label = all_labels[extra.chunk.id]
+            cut.append(f"passage: {label} {describe(extra.chunk)} (chat.followup_passages)")
     while True:
         visible_ids = {ref.chunk_id for t in kept for ref in t.passages if ref.included}
         included = [

@@ -103,6 +103,7 @@ class ChatService:
             budget_tokens=self.budget_tokens,
             count=lambda messages: self._model.count_tokens(self._model.render(messages)),
             history_turns=self._settings.history_turns,
+            followup_passages=self._settings.followup_passages,
         )
         prompt = self._model.render(plan.messages)
         first: float | None = None
