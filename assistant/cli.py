@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="answer this question and exit (repeatable) instead of the interactive loop",
     )
+    demo.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        help="with -q: seconds of live data to collect before answering (default 5)",
+    )
 
     ingest = commands.add_parser("ingest", help="add or update documents (files or folders)")
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -70,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     models_list = models_commands.add_parser("list", help="list embedded and configured models")
     models_list.add_argument("--json", action="store_true")
     models_commands.add_parser("verify", help="check the models' sha256 checksums")
+
+    from assistant.telemetry_commands import add_parsers
+
+    add_parsers(commands)
 
     config = commands.add_parser("config", help="show the effective settings")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
@@ -114,7 +124,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    handler = getattr(commands, f"cmd_{args.command}")
+    from assistant import telemetry_commands
+
+    module = telemetry_commands if hasattr(telemetry_commands, f"cmd_{args.command}") else commands
+    handler = getattr(module, f"cmd_{args.command}")
     return int(handler(settings, args))
 
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
+import time
 import tomllib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
 from assistant.chat.prompt import describe
-from assistant.domain import Answer
+from assistant.domain import Answer, TelemetryEvent
+from assistant.errors import ChatError
 from assistant.knowledge.ingest import IngestReport
+from assistant.plant import load_plant
 from assistant.services import Services, build_services
 from assistant.settings import Settings
 
@@ -244,6 +248,19 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             {"id": c.id, "source": c.source, "section": c.section, "page": c.page, "text": c.text}
             for c in answer.citations
         ],
+        "telemetry": [
+            {
+                "id": t.id,
+                "asset": t.asset,
+                "tag": t.tag,
+                "value": t.value,
+                "unit": t.unit,
+                "ts": t.ts,
+                "state": t.state,
+                "trend": t.trend,
+            }
+            for t in answer.telemetry
+        ],
         "timings": asdict(answer.timings),
         "checks": {
             "covered": answer.covered,
@@ -265,11 +282,25 @@ def print_answer_footer(answer: Answer) -> None:
             )
             print(f"  [{c.id}] {where}")
             print(textwrap.indent(textwrap.fill(textwrap.shorten(c.text, 400), 90), "       "))
+    cited = set(re.findall(r"\[(T\d+)\]", answer.text))
+    live = [t for t in answer.telemetry if t.id in cited]
+    if live:
+        print("\nLive values:")
+        for line in live:
+            print(f"  {line.text}")
     notes = []
     if answer.dropped_citations:
         notes.append(f"{answer.dropped_citations} citation(s) to passages not given were dropped")
-    if answer.unsupported_numbers:
-        notes.append("numbers not found in any source: " + ", ".join(answer.unsupported_numbers))
+    if answer.withheld:
+        notes.append(
+            f"{len(answer.withheld)} sentence(s) withheld: figures not found in any source ("
+            + ", ".join(answer.unsupported_numbers)
+            + ") or repeated"
+            if answer.unsupported_numbers
+            else f"{len(answer.withheld)} repeated sentence(s) withheld"
+        )
+    if answer.stopped_looping:
+        notes.append("generation stopped: the model started repeating itself")
     if answer.unsupported_claims:
         notes.append(f"{len(answer.unsupported_claims)} sentence(s) not supported by a passage")
     if answer.cut:
@@ -310,39 +341,70 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    """Ingest the sample plant into <data_dir>/demo and open a question loop."""
-    from assistant.errors import ChatError
+    """Ingest the sample plant into <data_dir>/demo, start the live plant and ask questions."""
+    from assistant.demo import DemoPlant, demo_settings
+    from assistant.telemetry_commands import event_line, print_table
 
-    demo_settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
-    services = build_services(demo_settings)
-    _err(f"Shiftmate demo: Riverbend Water Works sample plant, data in {demo_settings.data_dir}")
-    report = run_ingest(services, [SAMPLE_PLANT], prune=True, quiet=False)
-    if report.failed:
-        return EXIT_SOME_FAILED
-    _err("loading the local model ...")
-    _ = services.chat
-    conversation: str | None = None
-    if args.question:
-        for question in args.question:
-            print(f"\n> {question}")
-            conversation = ask_and_print(services, question, conversation, False).conversation_id
-        return 0
-    _err(
-        "Ask about the plant (for example: 'How do I lock out P-101?'). "
-        "An empty line or Ctrl-D quits; 'new' starts a new conversation."
-    )
-    while True:
-        try:
-            question = input("\nshiftmate> ").strip()
-        except EOFError:
-            print()
+    demo = demo_settings(settings)
+    _err(f"Shiftmate demo: Riverbend Water Works sample plant, data in {demo.data_dir}")
+    assert demo.plant.file is not None
+    plant = load_plant(demo.plant.file)
+    live_plant = DemoPlant(plant, demo.mqtt)
+    mqtt = live_plant.start()
+    where = "embedded broker" if live_plant.broker is not None else "broker"
+    _err(f"live plant: simulator publishing to the {where} at {mqtt.host}:{mqtt.port}")
+    try:
+        services = build_services(demo.model_copy(update={"mqtt": mqtt}))
+    except BaseException:
+        live_plant.stop()
+        raise
+    try:
+        report = run_ingest(services, [SAMPLE_PLANT], prune=True, quiet=False)
+        if report.failed:
+            return EXIT_SOME_FAILED
+        live = services.start_telemetry()
+        events: list[TelemetryEvent] = []
+        live.subscribe(events.append)
+        _err("loading the local model ...")
+        _ = services.chat
+        if args.question:
+            time.sleep(args.wait)
+            for question in args.question:
+                print(f"\n> {question}")
+                ask_and_print(services, question, None, False)
             return 0
-        if question in ("", "quit", "exit"):
-            return 0
-        if question == "new":
-            conversation = None
-            continue
-        try:
-            conversation = ask_and_print(services, question, conversation, False).conversation_id
-        except ChatError as exc:
-            _err(f"shiftmate: {exc}")
+        _err(
+            "Ask about the plant (for example: 'How do I lock out P-101?' or 'Why is ST-101 "
+            "alarming?'). 'status' shows live values, 'alarms' the active alarms, 'new' starts "
+            "a new conversation; an empty line or Ctrl-D quits."
+        )
+        conversation: str | None = None
+        while True:
+            while events:
+                print(f"  * {event_line(events.pop(0))}")
+            try:
+                question = input("\nshiftmate> ").strip()
+            except EOFError:
+                print()
+                return 0
+            if question in ("", "quit", "exit"):
+                return 0
+            if question == "new":
+                conversation = None
+            elif question == "status":
+                print_table(live.store, plant)
+            elif question == "alarms":
+                active = live.store.active_events()
+                for event in active:
+                    print(f"  {event_line(event)}")
+                if not active:
+                    print("  no active alarms")
+            else:
+                try:
+                    answer = ask_and_print(services, question, conversation, False)
+                    conversation = answer.conversation_id
+                except ChatError as exc:
+                    _err(f"shiftmate: {exc}")
+    finally:
+        services.close()
+        live_plant.stop()

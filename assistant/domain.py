@@ -84,6 +84,9 @@ class Answer:
     dropped_citations: int = 0
     unsupported_numbers: tuple[str, ...] = ()
     unsupported_claims: tuple[str, ...] = ()
+    withheld: tuple[str, ...] = ()
+    stopped_looping: bool = False
+    telemetry: tuple[TelemetryLine, ...] = ()
     cut: tuple[str, ...] = field(default=())
     covered: bool = True
 
@@ -127,3 +130,18 @@ class TelemetryEvent:
     value: float | None
     message: str
     values: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryLine:
+    """One line of live telemetry given to the model and cited as ``[T#]``, rendered by code."""
+
+    id: str
+    asset: str
+    tag: str
+    value: float | None
+    unit: str
+    ts: float | None
+    state: str
+    trend: str
+    text: str

@@ -7,6 +7,7 @@ ShiftmateError
 │   └── DocumentError    one document cannot be read (corrupt, binary, empty, too large, ...)
 ├── ChatError            a question cannot be answered (empty question, unknown conversation, ...)
 ├── JournalError         the SQLite journal cannot be opened or migrated
+├── TelemetryError       an unknown asset or tag, or telemetry that is not available
 └── ConnectorError       an outside system (MQTT broker, ...) cannot be reached or refuses us
 """
 
@@ -56,6 +57,12 @@ class JournalError(ShiftmateError):
     """The SQLite journal cannot be opened, migrated or written."""
 
     exit_code = 6
+
+
+class TelemetryError(ShiftmateError):
+    """An unknown asset or tag was asked for, or telemetry is not available."""
+
+    exit_code = 8
 
 
 class ConnectorError(ShiftmateError):

@@ -33,6 +33,7 @@ class Turn:
     prompt_user: str
     passages: tuple[PassageRef, ...]
     citations: list[dict[str, Any]]
+    telemetry: list[dict[str, Any]]
     timings: dict[str, Any]
     checks: dict[str, Any]
     created_at: str
@@ -86,6 +87,7 @@ class Journal:
         prompt_user: str,
         passages: list[PassageRef],
         citations: list[dict[str, Any]],
+        telemetry: list[dict[str, Any]],
         timings: dict[str, Any],
         checks: dict[str, Any],
         prompt_version: str,
@@ -99,8 +101,8 @@ class Journal:
         with self._db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO turns (conversation_id, question, answer, raw_answer, prompt_user,"
-                " passages, citations, timings, checks, prompt_version, model_sha256, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " passages, citations, telemetry, timings, checks, prompt_version, model_sha256,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     question,
@@ -109,6 +111,7 @@ class Journal:
                     prompt_user,
                     passages_json,
                     json.dumps(citations),
+                    json.dumps(telemetry),
                     json.dumps(timings),
                     json.dumps(checks),
                     prompt_version,
@@ -136,6 +139,7 @@ class Journal:
                 prompt_user=row["prompt_user"],
                 passages=tuple(PassageRef(**p) for p in json.loads(row["passages"])),
                 citations=json.loads(row["citations"]),
+                telemetry=json.loads(row["telemetry"]),
                 timings=json.loads(row["timings"]),
                 checks=json.loads(row["checks"]),
                 created_at=row["created_at"],

@@ -51,4 +51,32 @@ CREATE VIRTUAL TABLE chunk_text USING fts5(
 )
 """,
     ),
+    (
+        3,
+        "telemetry alarm and anomaly history",
+        """
+CREATE TABLE telemetry_events (
+    id TEXT PRIMARY KEY,
+    asset TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    level TEXT NOT NULL,
+    state TEXT NOT NULL,
+    ts REAL NOT NULL,
+    value REAL,
+    message TEXT NOT NULL,
+    tag_values TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE INDEX telemetry_events_by_ts ON telemetry_events(ts);
+CREATE INDEX telemetry_events_by_asset ON telemetry_events(asset COLLATE NOCASE, ts)
+""",
+    ),
+    (
+        4,
+        "live telemetry lines [T#] given with each turn",
+        """
+ALTER TABLE turns ADD COLUMN telemetry TEXT NOT NULL DEFAULT '[]'
+""",
+    ),
 ]

@@ -6,6 +6,7 @@ the entry by its id (``assets[P-101].tags[flow].limits: ...``), not by a list in
 
 from __future__ import annotations
 
+import itertools
 import re
 import string
 import tomllib
@@ -37,7 +38,7 @@ class Limits(_Entry):
     @model_validator(mode="after")
     def _ordered(self) -> Limits:
         present = [(n, v) for n, v in self.as_pairs() if v is not None]
-        for (low_name, low), (high_name, high) in zip(present, present[1:], strict=False):
+        for (low_name, low), (high_name, high) in itertools.pairwise(present):
             if low > high:
                 raise ValueError(f"{low_name} ({low}) must not be above {high_name} ({high})")
         return self
@@ -68,6 +69,18 @@ class TagSpec(_Entry):
         return value
 
 
+class RunningCondition(_Entry):
+    """When an asset counts as running: one of its tags above a threshold.
+
+    While an asset is stopped (a standby pump), its limit alarms are suppressed and its
+    anomaly detector pauses: a stopped pump's zero flow is not an alarm (ISA-18.2
+    state-based suppression).
+    """
+
+    tag: str
+    above: float
+
+
 class AssetSpec(_Entry):
     """One piece of equipment and its tags."""
 
@@ -81,6 +94,9 @@ class AssetSpec(_Entry):
     multi_topic: str | None = Field(
         None, description="Topic of one JSON object carrying several of its tags at once."
     )
+    running_when: RunningCondition | None = Field(
+        None, description="Suppress limit alarms while this condition says it is stopped."
+    )
     tags: tuple[TagSpec, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -90,6 +106,10 @@ class AssetSpec(_Entry):
             if tag.id in seen:
                 raise ValueError(f"tag '{tag.id}' is declared twice")
             seen.add(tag.id)
+        if self.running_when is not None and self.running_when.tag not in seen:
+            raise ValueError(
+                f"running_when.tag '{self.running_when.tag}' is not a tag of {self.id}"
+            )
         return self
 
     @property
@@ -125,8 +145,9 @@ class PlantSpec(_Entry):
         fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
         unknown = fields - TEMPLATE_FIELDS
         if unknown:
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; use {{site}}, "
-                             "{asset} and {tag}")
+            raise ValueError(
+                f"unknown placeholder(s) {sorted(unknown)}; use {{site}}, {{asset}} and {{tag}}"
+            )
         if "tag" not in fields or "asset" not in fields:
             raise ValueError("must contain {asset} and {tag}")
         if any(c in value for c in "+#"):
@@ -150,8 +171,10 @@ class PlantSpec(_Entry):
                 topics[topic] = where
             if asset.multi_topic:
                 if asset.multi_topic in topics:
-                    raise ValueError(f"multi_topic '{asset.multi_topic}' of {asset.id} is "
-                                     f"also used by {topics[asset.multi_topic]}")
+                    raise ValueError(
+                        f"multi_topic '{asset.multi_topic}' of {asset.id} is "
+                        f"also used by {topics[asset.multi_topic]}"
+                    )
                 topics[asset.multi_topic] = asset.id
         return self
 

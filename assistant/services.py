@@ -13,6 +13,7 @@ from pathlib import Path
 
 from assistant.chat.service import ChatService
 from assistant.db import Database
+from assistant.domain import TelemetryEvent
 from assistant.errors import ConfigError
 from assistant.journal import Journal
 from assistant.knowledge.ingest import Ingestor
@@ -20,7 +21,11 @@ from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.manifest import Manifest
 from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.store import ChunkStore
+from assistant.plant import PlantSpec, load_plant
 from assistant.settings import Settings
+from assistant.telemetry.history import AlarmHistory
+from assistant.telemetry.live import LiveTelemetry
+from assistant.telemetry.store import TelemetryStore
 from models import registry
 from models.chat import ChatModel
 from models.embedder import Embedder
@@ -132,8 +137,74 @@ class Services:
         return Retriever(self.store, LexicalIndex(self.db), self.embedder)
 
     @cached_property
+    def plant(self) -> PlantSpec | None:
+        """Return the plant model (None when no plant file is configured)."""
+        path = self.settings.plant.file
+        return load_plant(path) if path is not None else None
+
+    def require_plant(self) -> PlantSpec:
+        """Return the plant model or raise ConfigError saying how to configure one."""
+        if self.plant is None:
+            raise ConfigError(
+                "no plant file configured: set plant.file (or SHIFTMATE_PLANT__FILE) to a "
+                "plant TOML file; 'shiftmate demo' uses the sample plant's"
+            )
+        return self.plant
+
+    @cached_property
+    def alarm_history(self) -> AlarmHistory:
+        """Return the journal's alarm and anomaly history."""
+        return AlarmHistory(self.db)
+
+    @cached_property
+    def live(self) -> LiveTelemetry | None:
+        """Return the telemetry pipeline (store, history, listeners), or None without a plant."""
+        if self.plant is None:
+            return None
+        live: LiveTelemetry | None = None
+
+        def on_event(event: TelemetryEvent) -> None:
+            if live is not None:
+                live.handle_event(event)
+
+        store = TelemetryStore(self.plant, self.settings.telemetry, on_event=on_event)
+        live = LiveTelemetry(store, self.alarm_history)
+        return live
+
+    def start_telemetry(self, client_id_suffix: str = "", transient: bool = False) -> LiveTelemetry:
+        """Start receiving the plant's telemetry from the configured broker.
+
+        A transient client (one-shot CLI commands) gets its own id and a clean session, so the
+        broker keeps no queue for it after it leaves.
+        """
+        from connectors.codec import Decoder
+        from connectors.mqtt import MqttConnector
+
+        plant = self.require_plant()
+        live = self.live
+        assert live is not None
+        mqtt = self.settings.mqtt
+        if mqtt.host is None:
+            raise ConfigError("no MQTT broker configured: set mqtt.host (SHIFTMATE_MQTT__HOST)")
+        if client_id_suffix or transient:
+            mqtt = mqtt.model_copy(
+                update={
+                    "client_id": f"{mqtt.client_id}{client_id_suffix}"[:64],
+                    "clean_start": mqtt.clean_start or transient,
+                }
+            )
+        decoder = Decoder(
+            plant,
+            max_payload_bytes=mqtt.max_payload_bytes,
+            max_future_s=mqtt.max_future_s,
+            max_age_s=mqtt.max_age_s,
+        )
+        live.start(MqttConnector(mqtt, decoder, live.store.add_many))
+        return live
+
+    @cached_property
     def chat(self) -> ChatService:
-        """Return the ask service."""
+        """Return the ask service (with live telemetry when a plant is configured)."""
         return ChatService(
             self.settings.chat,
             self.chat_model,
@@ -141,10 +212,14 @@ class Services:
             self.retriever,
             self.store,
             self.journal,
+            telemetry=self.live.store if self.live is not None else None,
+            plant=self.plant,
         )
 
     def close(self) -> None:
-        """Release what can be released (the journal connection)."""
+        """Stop the telemetry pipeline and release the journal connection."""
+        if self.__dict__.get("live") is not None:
+            self.live.stop()  # type: ignore[union-attr]
         if "db" in self.__dict__:
             self.db.close()
 

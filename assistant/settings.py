@@ -91,8 +91,11 @@ class ChatSettings(_Section):
     min_score: float = Field(
         0.25, ge=-1.0, le=1.0, description="Passages below this cosine similarity are ignored."
     )
-    max_tokens: int = Field(384, ge=16, le=8192, description="Longest answer in tokens.")
+    max_tokens: int = Field(256, ge=16, le=8192, description="Longest answer in tokens.")
     temperature: float = Field(0.2, ge=0.0, le=2.0)
+    repeat_penalty: float = Field(
+        1.15, ge=1.0, le=2.0, description="Penalty on repeated tokens (small models loop)."
+    )
     history_turns: int = Field(4, ge=0, le=50, description="Earlier turns kept in the prompt.")
     followup_passages: int = Field(
         2,
@@ -101,6 +104,9 @@ class ChatSettings(_Section):
         description="New passages added in a follow-up turn (earlier ones stay visible).",
     )
     stop: tuple[str, ...] = Field((), description="Extra stop sequences.")
+    telemetry_lines: int = Field(
+        8, ge=0, le=100, description="Most live telemetry lines [T#] given with a question."
+    )
 
 
 class PlantSettings(_Section):
@@ -156,6 +162,48 @@ class TelemetrySettings(_Section):
     )
     trend_window_s: float = Field(300.0, gt=0, description="Window for min/max/mean/slope.")
     anomaly: bool = Field(True, description="Run the per-asset anomaly detector.")
+    anomaly_warmup_samples: int = Field(
+        3600,
+        ge=30,
+        le=100_000,
+        description="Full tag vectors of normal operation an asset's detector learns from first.",
+    )
+    anomaly_fast_s: float = Field(
+        10.0, gt=0, le=3600, description="Time constant of the smoothing of each tag's value."
+    )
+    anomaly_score_s: float = Field(
+        20.0, gt=0, le=3600, description="Time constant of the smoothing of the anomaly score."
+    )
+    anomaly_baseline_s: float = Field(
+        600.0,
+        gt=0,
+        le=604_800,
+        description="Time constant with which the learned normal follows slow drift "
+        "(only while the asset is not anomalous).",
+    )
+    anomaly_quantile: float = Field(
+        0.99, gt=0.5, lt=1.0, description="Quantile of the warm-up scores the threshold builds on."
+    )
+    anomaly_threshold_factor: float = Field(
+        3.0, ge=1.0, le=100.0, description="Threshold = warm-up score quantile times this."
+    )
+    anomaly_clear_ratio: float = Field(
+        0.7,
+        gt=0.0,
+        lt=1.0,
+        description="An anomaly clears when the score falls below "
+        "threshold times this (hysteresis).",
+    )
+    anomaly_min_change: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="Relative change of a tag (fraction of its typical level) always "
+        "treated as noise, whatever the warm-up variance.",
+    )
+    anomaly_shrinkage: float = Field(
+        0.3, ge=0.0, le=1.0, description="Shrinkage of the learned covariance to its diagonal."
+    )
 
 
 class Settings(BaseSettings):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from assistant.chat.prompt import SYSTEM_PROMPT
 from benchmarks.common import SAMPLE_PLANT, median, print_table, temp_services
@@ -24,20 +25,31 @@ from models.types import Message
 PAIRS = [
     ("How do I lock out pump P-101?", "Which valves are closed during that lockout?"),
     ("When should strainer ST-101 be cleaned?", "How long does the cleaning take?"),
-    ("What are the load and unload pressures of C-3?", "What happens at the high temperature alarm?"),
+    (
+        "What are the load and unload pressures of C-3?",
+        "What happens at the high temperature alarm?",
+    ),
     ("What is the grease quantity for the P-101 bearings?", "How often is that done?"),
 ]
 
 
-def raw_generate(llm, prompt: str, max_tokens: int, temperature: float, seed: int) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+def raw_generate(
+    llm: Any, prompt: str, max_tokens: int, temperature: float, seed: int, penalty: float
+) -> tuple[float, float, int]:
     """Return (ttft_ms, total_ms, tokens) for a raw streamed completion, cold."""
     llm.reset()
     started = time.perf_counter()
     first = None
     tokens = 0
-    for piece in llm.create_completion(prompt=prompt, max_tokens=max_tokens,
-                                       temperature=temperature, seed=seed, stream=True,
-                                       stop=["<|im_end|>"]):
+    for piece in llm.create_completion(
+        prompt=prompt,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+        stream=True,
+        stop=["<|im_end|>"],
+        repeat_penalty=penalty,
+    ):
         if first is None:
             first = time.perf_counter()
         if piece["choices"][0]["text"]:
@@ -57,8 +69,14 @@ def main() -> None:
     from llama_cpp import Llama
 
     m = services.settings.models
-    peer = Llama(model_path=str(model.path), n_ctx=m.n_ctx, n_threads=m.n_threads,
-                 n_batch=m.n_batch, seed=m.seed, verbose=False)
+    peer = Llama(
+        model_path=str(model.path),
+        n_ctx=m.n_ctx,
+        n_threads=m.n_threads,
+        n_batch=m.n_batch,
+        seed=m.seed,
+        verbose=False,
+    )
     c = services.settings.chat
     ours_ttft, raw_ttft, ours_tps, raw_tps = [], [], [], []
     warm_ttft, cold_follow_ttft, first_ttft, prompt_sizes = [], [], [], []
@@ -67,10 +85,12 @@ def main() -> None:
             model.reset_cache()
             answer = chat.ask(first_q)
             turns = services.journal.turns(answer.conversation_id)
-            prompt = model.render([Message("system", SYSTEM_PROMPT),
-                                   Message("user", turns[0].prompt_user)])
-            r_ttft, r_total, r_tokens = raw_generate(peer, prompt, c.max_tokens, c.temperature,
-                                                     m.seed)
+            prompt = model.render(
+                [Message("system", SYSTEM_PROMPT), Message("user", turns[0].prompt_user)]
+            )
+            r_ttft, r_total, r_tokens = raw_generate(
+                peer, prompt, c.max_tokens, c.temperature, m.seed, c.repeat_penalty
+            )
             t = answer.timings
             ours_ttft.append(t.ttft_ms)
             first_ttft.append(t.ttft_ms)
@@ -83,11 +103,17 @@ def main() -> None:
             follow = chat.ask(follow_q, answer.conversation_id)  # warm: prefix reused
             warm_ttft.append(follow.timings.ttft_ms)
             turns = services.journal.turns(answer.conversation_id)
-            follow_prompt = model.render([
-                Message("system", SYSTEM_PROMPT), Message("user", turns[0].prompt_user),
-                Message("assistant", turns[0].raw_answer), Message("user", turns[1].prompt_user),
-            ])
-            cold_ttft, _, _ = raw_generate(peer, follow_prompt, c.max_tokens, c.temperature, m.seed)
+            follow_prompt = model.render(
+                [
+                    Message("system", SYSTEM_PROMPT),
+                    Message("user", turns[0].prompt_user),
+                    Message("assistant", turns[0].raw_answer),
+                    Message("user", turns[1].prompt_user),
+                ]
+            )
+            cold_ttft, _, _ = raw_generate(
+                peer, follow_prompt, c.max_tokens, c.temperature, m.seed, c.repeat_penalty
+            )
             cold_follow_ttft.append(cold_ttft)
             prompt_sizes.append(follow.timings.prompt_tokens)
 
@@ -96,15 +122,34 @@ def main() -> None:
         f"Answer latency, default model, {n} questions + {n} follow-ups (medians)",
         ["measure", "shiftmate", "peer", "ratio", "target"],
         [
-            ["TTFT, cold question (ms)", median(ours_ttft), median(raw_ttft),
-             f"{median(ours_ttft) / median(raw_ttft):.2f}x of raw", "<= 1.15x"],
-            ["tokens/s after first token", median(ours_tps), median(raw_tps),
-             f"{median(ours_tps) / median(raw_tps):.2f}x of raw", "~1x"],
-            [f"follow-up TTFT vs same prompt cold (ms, {median(prompt_sizes):.0f} tok)",
-             median(warm_ttft), median(cold_follow_ttft),
-             f"{median(cold_follow_ttft) / median(warm_ttft):.1f}x faster", ">= 4x"],
-            ["follow-up TTFT vs first question cold (ms)", median(warm_ttft), median(first_ttft),
-             f"{median(first_ttft) / median(warm_ttft):.1f}x faster", "-"],
+            [
+                "TTFT, cold question (ms)",
+                median(ours_ttft),
+                median(raw_ttft),
+                f"{median(ours_ttft) / median(raw_ttft):.2f}x of raw",
+                "<= 1.15x",
+            ],
+            [
+                "tokens/s after first token",
+                median(ours_tps),
+                median(raw_tps),
+                f"{median(ours_tps) / median(raw_tps):.2f}x of raw",
+                "~1x",
+            ],
+            [
+                f"follow-up TTFT vs same prompt cold (ms, {median(prompt_sizes):.0f} tok)",
+                median(warm_ttft),
+                median(cold_follow_ttft),
+                f"{median(cold_follow_ttft) / median(warm_ttft):.1f}x faster",
+                ">= 4x",
+            ],
+            [
+                "follow-up TTFT vs first question cold (ms)",
+                median(warm_ttft),
+                median(first_ttft),
+                f"{median(first_ttft) / median(warm_ttft):.1f}x faster",
+                "-",
+            ],
         ],
     )
 

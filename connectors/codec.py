@@ -59,9 +59,7 @@ class Decoder:
     ) -> None:
         self.plant = plant
         self.routes: dict[str, Route] = plant.routes()
-        self._units = {
-            (asset.id, tag.id): tag.unit for asset in plant.assets for tag in asset.tags
-        }
+        self._units = {(asset.id, tag.id): tag.unit for asset in plant.assets for tag in asset.tags}
         self.max_payload_bytes = max_payload_bytes
         self.max_future_s = max_future_s
         self.max_age_s = max_age_s
@@ -73,8 +71,9 @@ class Decoder:
             raise PayloadError("unknown_topic", f"no tag is mapped to topic '{topic[:200]}'")
         if len(payload) > self.max_payload_bytes:
             raise PayloadError(
-                "too_large", f"{topic}: payload of {len(payload)} bytes exceeds "
-                f"mqtt.max_payload_bytes ({self.max_payload_bytes})"
+                "too_large",
+                f"{topic}: payload of {len(payload)} bytes exceeds "
+                f"mqtt.max_payload_bytes ({self.max_payload_bytes})",
             )
         try:
             text = payload.decode("utf-8").strip()
@@ -85,23 +84,32 @@ class Decoder:
             return [self._reading(route.asset, route.tag, _number(text, topic), now, None, now)]
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # hostile nesting: RecursionError
             raise PayloadError("not_json", f"{topic}: payload is not JSON: {exc}") from exc
         if not isinstance(data, dict):
-            raise PayloadError("wrong_type", f"{topic}: expected a JSON object, got "
-                               f"{type(data).__name__}")
+            raise PayloadError(
+                "wrong_type", f"{topic}: expected a JSON object, got {type(data).__name__}"
+            )
         ts = self._timestamp(data.get("ts"), now, topic)
         seq = _sequence(data.get("seq"), topic)
         if route.format == "json":
             assert route.tag is not None
             if "value" not in data:
                 raise PayloadError("wrong_type", f"{topic}: JSON object has no 'value'")
-            return [self._reading(route.asset, route.tag, _value(data["value"], topic), ts, seq,
-                                  now)]
+            return [
+                self._reading(route.asset, route.tag, _value(data["value"], topic), ts, seq, now)
+            ]
         return self._multi(route.asset, data, ts, seq, topic, now)
 
-    def _multi(self, asset: str, data: Mapping[str, Any], ts: float, seq: int | None,
-               topic: str, now: float) -> list[Reading]:
+    def _multi(
+        self,
+        asset: str,
+        data: Mapping[str, Any],
+        ts: float,
+        seq: int | None,
+        topic: str,
+        now: float,
+    ) -> list[Reading]:
         readings = []
         for key, raw in data.items():
             if key in ("ts", "seq"):
@@ -113,8 +121,9 @@ class Decoder:
             raise PayloadError("wrong_type", f"{topic}: JSON object carries no tag values")
         return readings
 
-    def _reading(self, asset: str, tag: str, value: float, ts: float, seq: int | None,
-                 now: float) -> Reading:
+    def _reading(
+        self, asset: str, tag: str, value: float, ts: float, seq: int | None, now: float
+    ) -> Reading:
         del now
         return Reading(asset, tag, value, ts, self._units[(asset, tag)], seq)
 
@@ -124,15 +133,19 @@ class Decoder:
         if isinstance(raw, bool):
             raise PayloadError("bad_timestamp", f"{topic}: 'ts' must be a number or ISO string")
         if isinstance(raw, int | float):
-            ts = float(raw)
+            try:
+                ts = float(raw)
+            except OverflowError as exc:
+                raise PayloadError("bad_timestamp", f"{topic}: 'ts' is out of range") from exc
             if ts > 1e11:  # milliseconds, as many PLC gateways send
                 ts /= 1000.0
         elif isinstance(raw, str):
             try:
                 parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
             except ValueError as exc:
-                raise PayloadError("bad_timestamp", f"{topic}: 'ts' is not ISO 8601: "
-                                   f"{raw[:40]!r}") from exc
+                raise PayloadError(
+                    "bad_timestamp", f"{topic}: 'ts' is not ISO 8601: {raw[:40]!r}"
+                ) from exc
             if parsed.tzinfo is None:
                 raise PayloadError("bad_timestamp", f"{topic}: 'ts' has no time zone")
             ts = parsed.timestamp()
@@ -141,11 +154,16 @@ class Decoder:
         if not math.isfinite(ts):
             raise PayloadError("bad_timestamp", f"{topic}: 'ts' is not finite")
         if ts > now + self.max_future_s:
-            raise PayloadError("future_timestamp", f"{topic}: 'ts' is {ts - now:.0f} s in the "
-                               f"future (mqtt.max_future_s = {self.max_future_s:g})")
+            raise PayloadError(
+                "future_timestamp",
+                f"{topic}: 'ts' is {ts - now:.0f} s in the "
+                f"future (mqtt.max_future_s = {self.max_future_s:g})",
+            )
         if ts < now - self.max_age_s:
-            raise PayloadError("stale_timestamp", f"{topic}: 'ts' is {now - ts:.0f} s old "
-                               f"(mqtt.max_age_s = {self.max_age_s:g})")
+            raise PayloadError(
+                "stale_timestamp",
+                f"{topic}: 'ts' is {now - ts:.0f} s old (mqtt.max_age_s = {self.max_age_s:g})",
+            )
         return ts
 
 
@@ -153,8 +171,9 @@ def _number(text: str, topic: str) -> float:
     try:
         value = float(text)
     except ValueError as exc:
-        raise PayloadError("not_a_number", f"{topic}: payload {text[:40]!r} is not a "
-                           "number") from exc
+        raise PayloadError(
+            "not_a_number", f"{topic}: payload {text[:40]!r} is not a number"
+        ) from exc
     if not math.isfinite(value):
         raise PayloadError("not_finite", f"{topic}: value {text[:40]!r} is not finite")
     return value
@@ -162,9 +181,13 @@ def _number(text: str, topic: str) -> float:
 
 def _value(raw: Any, where: str) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise PayloadError("wrong_type", f"{where}: value must be a number, got "
-                           f"{type(raw).__name__}")
-    value = float(raw)
+        raise PayloadError(
+            "wrong_type", f"{where}: value must be a number, got {type(raw).__name__}"
+        )
+    try:
+        value = float(raw)
+    except OverflowError as exc:  # an integer too large for a float
+        raise PayloadError("not_finite", f"{where}: value is out of range") from exc
     if not math.isfinite(value):
         raise PayloadError("not_finite", f"{where}: value is not finite")
     return value
@@ -178,8 +201,9 @@ def _sequence(raw: Any, topic: str) -> int | None:
     return raw
 
 
-def encode_json(value: float, ts: float | None = None, seq: int | None = None,
-                unit: str | None = None) -> bytes:
+def encode_json(
+    value: float, ts: float | None = None, seq: int | None = None, unit: str | None = None
+) -> bytes:
     """Encode one reading in the ``json`` format."""
     body: dict[str, Any] = {"value": value}
     if ts is not None:
@@ -191,8 +215,9 @@ def encode_json(value: float, ts: float | None = None, seq: int | None = None,
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
-def encode_multi(values: Mapping[str, float], ts: float | None = None,
-                 seq: int | None = None) -> bytes:
+def encode_multi(
+    values: Mapping[str, float], ts: float | None = None, seq: int | None = None
+) -> bytes:
     """Encode several tags of one asset in the ``multi`` format."""
     body: dict[str, Any] = dict(values)
     if ts is not None:
@@ -202,8 +227,9 @@ def encode_multi(values: Mapping[str, float], ts: float | None = None,
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
-def encode(route_format: str, value: float, ts: float | None = None,
-           seq: int | None = None) -> bytes:
+def encode(
+    route_format: str, value: float, ts: float | None = None, seq: int | None = None
+) -> bytes:
     """Encode one reading for a tag in its configured format (``number`` or ``json``)."""
     if route_format == "number":
         return repr(float(value)).encode("ascii")

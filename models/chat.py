@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ class ChatModel:
     def reset_cache(self) -> None:
         """Forget the evaluated prefix, so the next prompt is evaluated from scratch (cold)."""
         with self.lock:
-            self._llm.reset()
+            self._llm.reset()  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """Free the model's memory now rather than at interpreter exit."""
@@ -136,8 +136,12 @@ class ChatModel:
         stop: Sequence[str] = (),
         json_schema: Mapping[str, Any] | None = None,
         cancel: threading.Event | None = None,
-    ) -> Iterator[str]:
-        """Yield text pieces for an already rendered prompt (the lock is held while iterating)."""
+        repeat_penalty: float = 1.0,
+    ) -> Generator[str, None, None]:
+        """Yield text pieces for an already rendered prompt (the lock is held while iterating).
+
+        Closing the iterator early stops generation and frees the model.
+        """
         prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens + max_tokens > self.n_ctx:
             raise ModelError(
@@ -158,6 +162,7 @@ class ChatModel:
                 stream=True,
                 seed=self.seed,
                 grammar=grammar,
+                repeat_penalty=repeat_penalty,
             )
             try:
                 for piece in pieces:

@@ -20,6 +20,7 @@ from assistant.settings import load_settings  # noqa: E402
 from models import registry  # noqa: E402
 from models.chat import ChatModel  # noqa: E402
 from models.embedder import Embedder  # noqa: E402
+from tests.brokers import BrokerError, Mosquitto, MosquittoFactory  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT / ".." / "shared" / "data"
@@ -107,3 +108,30 @@ def plant_services(
     """Return Services over a private copy of a data dir with the sample plant ingested."""
     shutil.copytree(plant_template, tmp_path / "plant")
     return make_services("plant")
+
+
+@pytest.fixture
+def make_mosquitto() -> Iterator[MosquittoFactory]:
+    """Start brokers on demand (``make_mosquitto(users={...})``); all are stopped afterwards."""
+    started: list[Mosquitto] = []
+
+    def factory(**options: Any) -> Mosquitto:
+        try:
+            broker = Mosquitto(**options)
+        except BrokerError as exc:
+            pytest.fail(str(exc))
+        started.append(broker)
+        try:
+            return broker.start()
+        except BrokerError as exc:
+            pytest.fail(str(exc))
+
+    yield factory
+    for broker in started:
+        broker.close()
+
+
+@pytest.fixture
+def mosquitto(make_mosquitto: MosquittoFactory) -> Mosquitto:
+    """Return a running anonymous Mosquitto with persistence, private to the test."""
+    return make_mosquitto()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -157,6 +158,7 @@ def test_config_show_names_the_data_dir(tmp_path: Path) -> None:
 def test_demo_answers_a_question_with_a_citation(tmp_path: Path) -> None:
     result = run("demo", data_dir=tmp_path, stdin="How do I clean strainer ST-101?\n\n")
     assert result.returncode == 0, result.stderr
-    assert "Sources:" in result.stdout
-    assert "[D" in result.stdout
+    assert "live plant: simulator publishing to the embedded broker" in result.stderr
+    assert "Sources:" in result.stdout  # the cited passages, with the passage text
+    assert re.search(r"\[D\d+\] pump-p101-p102-om-manual\.md", result.stdout)
     assert (tmp_path / "demo" / "journal.sqlite3").is_file()

@@ -42,20 +42,32 @@ class PromptPlan:
     cut: tuple[str, ...]
 
 
+# The model must not continue the prompt's scaffolding into a new question of its own.
+SCAFFOLD_STOPS = ("\nQuestion:", "\nPassages:", "\nLive telemetry")
+
+
 def describe(chunk: Chunk) -> str:
     """Return a one-line description of where a passage comes from."""
-    parts = [chunk.title or chunk.source]
-    if chunk.section:
-        parts.append(chunk.section)
+    title = chunk.title or chunk.source
+    parts = []
+    if chunk.section.startswith(title):
+        parts.append(chunk.section)  # the document's own heading already opens the path
+    else:
+        parts.append(title)
+        if chunk.section:
+            parts.append(chunk.section)
     if chunk.page is not None:
         parts.append(f"p. {chunk.page}")
     return ", ".join(parts)
 
 
 def render_user_message(
-    included: Sequence[tuple[str, Chunk]], referenced: Sequence[str], question: str
+    included: Sequence[tuple[str, Chunk]],
+    referenced: Sequence[str],
+    question: str,
+    telemetry_block: str = "",
 ) -> str:
-    """Render this turn's passages and the question as the user message."""
+    """Render this turn's passages, live telemetry and the question as the user message."""
     blocks = [f"[{label}] {describe(chunk)}\n{chunk.text}" for label, chunk in included]
     parts = []
     if blocks:
@@ -64,8 +76,17 @@ def render_user_message(
         parts.append("Passages given earlier that also apply: " + ", ".join(referenced) + ".")
     if not blocks and not referenced:
         parts.append("No passages were found for this question.")
+    if telemetry_block:
+        parts.append(telemetry_block)
     parts.append(f"Question: {question}")
     return "\n\n".join(parts)
+
+
+def _short(chunk: Chunk) -> str:
+    """Return the file name and the innermost heading of a passage."""
+    heading = chunk.section.rsplit(" > ", 1)[-1] if chunk.section else ""
+    name = chunk.source.rsplit("/", 1)[-1]
+    return f"{name}, {heading}" if heading else name
 
 
 def _label_number(label: str) -> int:
@@ -82,6 +103,7 @@ def plan_prompt(
     count: Counter,
     history_turns: int,
     followup_passages: int | None = None,
+    telemetry_block: str = "",
 ) -> PromptPlan:
     """Lay out the prompt and shrink it until it fits the budget; report what was cut.
 
@@ -110,14 +132,14 @@ def plan_prompt(
         for extra in new[followup_passages:]:
             candidates.remove(extra)
             label = all_labels[extra.chunk.id]
-            cut.append(f"passage: {label} {describe(extra.chunk)} (chat.followup_passages)")
+            cut.append(f"passage: {label} {_short(extra.chunk)} (chat.followup_passages)")
     while True:
         visible_ids = {ref.chunk_id for t in kept for ref in t.passages if ref.included}
         included = [
             (all_labels[h.chunk.id], h.chunk) for h in candidates if h.chunk.id not in visible_ids
         ]
         referenced = [all_labels[h.chunk.id] for h in candidates if h.chunk.id in visible_ids]
-        user = render_user_message(included, referenced, question)
+        user = render_user_message(included, referenced, question, telemetry_block)
         messages = [Message("system", SYSTEM_PROMPT)]
         for turn in kept:
             messages += [Message("user", turn.prompt_user), Message("assistant", turn.raw_answer)]
@@ -131,7 +153,7 @@ def plan_prompt(
         elif candidates:
             dropped_hit = candidates.pop()
             label = all_labels[dropped_hit.chunk.id]
-            cut.append(f"passage: {label} {describe(dropped_hit.chunk)} (context budget)")
+            cut.append(f"passage: {label} {_short(dropped_hit.chunk)} (context budget)")
         else:
             raise ChatError(
                 f"the question is too long: {tokens} tokens with the instructions, but the "

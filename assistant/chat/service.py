@@ -7,13 +7,22 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 
-from assistant.chat.citations import check_answer
-from assistant.chat.prompt import PROMPT_VERSION, plan_prompt
-from assistant.domain import Answer, Chunk, Citation, SearchHit, Timings
+from assistant.chat.assets import AssetResolver
+from assistant.chat.citations import SentenceChecker, SentenceSplitter, cited_labels, is_looping
+from assistant.chat.live import (
+    TelemetrySource,
+    max_label,
+    render_block,
+    status_preface,
+    telemetry_lines,
+)
+from assistant.chat.prompt import PROMPT_VERSION, SCAFFOLD_STOPS, plan_prompt
+from assistant.domain import Answer, Chunk, Citation, SearchHit, TelemetryLine, Timings
 from assistant.errors import ChatError
 from assistant.journal import Journal, PassageRef, Turn
 from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.store import ChunkStore
+from assistant.plant import PlantSpec
 from assistant.settings import ChatSettings
 from models.chat import ChatModel
 
@@ -21,7 +30,17 @@ NOT_COVERED = (
     "The plant documents I have do not cover this question, so I cannot answer it from them. "
     "Check that the right manuals are ingested ('shiftmate docs list') or ask a supervisor."
 )
+NOTHING_CHECKED = (
+    "No sentence of the generated answer could be checked against the sources (a figure or "
+    "claim was not found in them), so none is shown. The most relevant passages are listed "
+    "below."
+)
+NOTHING_CHECKED_LIVE = (
+    "No further sentence of the generated answer could be checked against the sources, so "
+    "none is shown."
+)
 ANSWER_MARGIN_TOKENS = 8
+MAX_ASSETS = 3
 
 TokenSink = Callable[[str], None]
 
@@ -37,6 +56,10 @@ class ChatService:
         retriever: Retriever,
         store: ChunkStore,
         journal: Journal,
+        *,
+        telemetry: TelemetrySource | None = None,
+        plant: PlantSpec | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._model = model
@@ -44,6 +67,10 @@ class ChatService:
         self._retriever = retriever
         self._store = store
         self._journal = journal
+        self._telemetry = telemetry
+        self._plant = plant
+        self._resolver = AssetResolver(plant) if plant is not None else None
+        self._clock = clock
 
     @property
     def budget_tokens(self) -> int:
@@ -74,10 +101,35 @@ class ChatService:
             if h.score >= self._settings.min_score
         ]
         retrieval_ms = (time.perf_counter() - started) * 1000
-        if not hits and not history:
+        lines = self._telemetry_lines(question, history)
+        if not hits and not history and not lines:
             return self._not_covered(question, conversation_id, retrieval_ms, started, on_token)
         return self._generate(
-            question, conversation_id, history, hits, retrieval_ms, started, on_token, cancel
+            question,
+            conversation_id,
+            history,
+            hits,
+            lines,
+            retrieval_ms,
+            started,
+            on_token,
+            cancel,
+        )
+
+    def _telemetry_lines(self, question: str, history: list[Turn]) -> list[TelemetryLine]:
+        if self._telemetry is None or self._resolver is None:
+            return []
+        assets = self._resolver.resolve_conversation(question, [t.question for t in history])
+        if not assets:
+            return []
+        first = max_label([t.prompt_user for t in history], "T") + 1
+        return telemetry_lines(
+            self._telemetry,
+            assets[:MAX_ASSETS],
+            question,
+            first,
+            self._settings.telemetry_lines,
+            self._clock(),
         )
 
     def _history_chunks(self, history: list[Turn]) -> dict[str, Chunk]:
@@ -90,6 +142,7 @@ class ChatService:
         conversation_id: str | None,
         history: list[Turn],
         hits: list[SearchHit],
+        lines: list[TelemetryLine],
         retrieval_ms: float,
         started: float,
         on_token: TokenSink | None,
@@ -104,31 +157,69 @@ class ChatService:
             count=lambda messages: self._model.count_tokens(self._model.render(messages)),
             history_turns=self._settings.history_turns,
             followup_passages=self._settings.followup_passages,
+            telemetry_block=render_block(lines, self._clock()) if lines else "",
         )
         prompt = self._model.render(plan.messages)
+        passages = {label: chunk.text for label, chunk in plan.visible.items()}
+        passages.update({line.id: line.text for line in lines})
+        checker = SentenceChecker.for_context(
+            passages, [question, *passages.values(), *(t.question for t in history)]
+        )
+        splitter = SentenceSplitter()
+        shown: list[str] = []
+        preface = status_preface(lines, self._plant, question) if self._plant is not None else ""
+        if preface:
+            shown.append(preface + " ")
+            if on_token is not None:
+                on_token(preface + " ")
+
+        def show(sentence: str) -> None:
+            checked = checker.check(sentence)
+            if checked is not None and checked.strip():
+                shown.append(checked)
+                if on_token is not None:
+                    on_token(checked)
+
         first: float | None = None
-        parts: list[str] = []
-        for piece in self._model.stream_prompt(
+        raw_parts: list[str] = []
+        looped = False
+        pieces = self._model.stream_prompt(
             prompt,
             max_tokens=self._settings.max_tokens,
             temperature=self._settings.temperature,
-            stop=self._settings.stop,
+            stop=[*SCAFFOLD_STOPS, *self._settings.stop],
             cancel=cancel,
-        ):
-            if first is None:
-                first = time.perf_counter()
-            parts.append(piece)
-            if on_token is not None:
-                on_token(piece)
+            repeat_penalty=self._settings.repeat_penalty,
+        )
+        try:
+            for piece in pieces:
+                if first is None:
+                    first = time.perf_counter()
+                raw_parts.append(piece)
+                for sentence in splitter.feed(piece):
+                    show(sentence)
+                if is_looping("".join(raw_parts[-80:])):
+                    looped = True
+                    break
+        finally:
+            pieces.close()
+        rest = splitter.flush()
+        if looped:
+            checker.withheld.append(rest.strip())
+        else:
+            show(rest)
         done = time.perf_counter()
-        raw = "".join(parts)
-        passages = {label: chunk.text for label, chunk in plan.visible.items()}
-        context = [question, *passages.values(), *(t.question for t in history)]
-        checked = check_answer(raw, passages, context)
+        raw = "".join(raw_parts)
+        text = "".join(shown).strip()
+        cited = cited_labels(text)
+        if len(shown) == (1 if preface else 0):  # nothing the model wrote survived the checks
+            fallback = NOTHING_CHECKED if plan.visible else NOTHING_CHECKED_LIVE
+            text = f"{text} {fallback}".strip()
+            cited += [label for label in list(plan.visible)[:3] if label not in cited]
+            if on_token is not None:
+                on_token(fallback)
         citations = tuple(
-            _citation(label, plan.visible[label])
-            for label in checked.cited
-            if label in plan.visible
+            _citation(label, plan.visible[label]) for label in cited if label in plan.visible
         )
         timings = Timings(
             retrieval_ms=round(retrieval_ms, 1),
@@ -140,12 +231,15 @@ class ChatService:
         answer = Answer(
             conversation_id=conversation_id or "",
             question=question,
-            text=checked.text,
+            text=text,
             citations=citations,
             timings=timings,
-            dropped_citations=checked.dropped,
-            unsupported_numbers=checked.unsupported_numbers,
-            unsupported_claims=checked.unsupported_claims,
+            dropped_citations=checker.dropped,
+            unsupported_numbers=tuple(checker.unsupported_numbers),
+            unsupported_claims=tuple(checker.unsupported_claims),
+            withheld=tuple(w for w in checker.withheld if w),
+            stopped_looping=looped,
+            telemetry=tuple(lines),
             cut=plan.cut,
         )
         return self._record(answer, raw, plan.user_message, list(plan.passages))
@@ -183,11 +277,14 @@ class ChatService:
             prompt_user=prompt_user,
             passages=passages,
             citations=[asdict(c) for c in answer.citations],
+            telemetry=[asdict(line) for line in answer.telemetry],
             timings=asdict(answer.timings),
             checks={
                 "dropped_citations": answer.dropped_citations,
                 "unsupported_numbers": list(answer.unsupported_numbers),
                 "unsupported_claims": list(answer.unsupported_claims),
+                "withheld": list(answer.withheld),
+                "stopped_looping": answer.stopped_looping,
                 "cut": list(answer.cut),
                 "covered": answer.covered,
             },

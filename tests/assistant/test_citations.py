@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from assistant.chat.citations import (
+    SentenceSplitter,
     check_answer,
     cited_labels,
+    is_looping,
     numbers_in,
     strip_invalid_citations,
 )
@@ -41,17 +43,62 @@ def test_uncited_sentence_is_attributed_to_the_supporting_passage() -> None:
     assert checked.unsupported_claims == ()
 
 
-def test_unsupported_claim_and_invented_number_are_flagged() -> None:
+def test_sentence_with_an_invented_number_is_withheld() -> None:
     checked = check_answer(
         "Grease the bearing with 15 g [D1]. Replace the impeller every 17 months regardless "
         "of its condition.",
         PASSAGES,
         PASSAGES.values(),
     )
+    assert checked.text == "Grease the bearing with 15 g [D1]."
     assert checked.cited == ("D1",)
     assert checked.unsupported_numbers == ("17",)
-    assert len(checked.unsupported_claims) == 1
-    assert "impeller" in checked.unsupported_claims[0]
+    assert checked.withheld == (
+        "Replace the impeller every 17 months regardless of its condition.",
+    )
+
+
+def test_claim_without_support_is_withheld_and_short_sentences_kept() -> None:
+    checked = check_answer(
+        "Yes. Always wear hearing protection near the running pumps.",
+        PASSAGES,
+        PASSAGES.values(),
+    )
+    assert checked.text == "Yes."
+    assert checked.unsupported_claims == ("Always wear hearing protection near the running pumps.",)
+    assert checked.withheld == checked.unsupported_claims
+    assert checked.cited == ()
+
+
+def test_repeated_sentence_is_withheld() -> None:
+    checked = check_answer(
+        "Clean ST-101 at 0.35 bar [D2]. Clean ST-101 at 0.35 bar [D2].",
+        PASSAGES,
+        PASSAGES.values(),
+    )
+    assert checked.text == "Clean ST-101 at 0.35 bar [D2]."
+    assert len(checked.withheld) == 1
+
+
+def test_splitter_keeps_list_markers_and_decimals_with_their_sentence() -> None:
+    splitter = SentenceSplitter()
+    done: list[str] = []
+    for piece in [
+        "1. Close",
+        " valve V-101A.",
+        " 2. Drain at 0.",
+        "5 bar. Then",
+        " wait.\n3. Done",
+    ]:
+        done += splitter.feed(piece)
+    assert done == ["1. Close valve V-101A. ", "2. Drain at 0.5 bar. ", "Then wait.\n"]
+    assert splitter.flush() == "3. Done"
+
+
+def test_loop_detection() -> None:
+    loop = "Use a stainless steel 4-inch (10.2 mm) pipe. " + "stainless steel 4-inch (10.2 mm) " * 3
+    assert is_looping(loop)
+    assert not is_looping("Close V-101A, then V-101B, then open the drain V-101D slowly.")
 
 
 def test_numbers_are_normalised_and_list_markers_ignored() -> None:
