@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     ask.add_argument("--conversation", metavar="ID", help="continue this conversation")
     ask.add_argument("-k", type=int, help="passages to retrieve (default chat.top_k)")
+    ask.add_argument(
+        "--listen",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="with a plant and broker configured: seconds of live data to collect first (3)",
+    )
 
     models = commands.add_parser("models", help="list or verify the local models")
     models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)

@@ -334,9 +334,17 @@ def ask_and_print(
 
 
 def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
-    """Answer one question with citations."""
+    """Answer one question with citations (listening to the broker first, if one is set)."""
     services = build_services(settings)
-    ask_and_print(services, args.question, args.conversation, args.json, args.k)
+    try:
+        if services.plant is not None and settings.mqtt.host is not None and args.listen > 0:
+            import os
+
+            services.start_telemetry(client_id_suffix=f"-ask-{os.getpid()}", transient=True)
+            time.sleep(args.listen)
+        ask_and_print(services, args.question, args.conversation, args.json, args.k)
+    finally:
+        services.close()
     return 0
 
 

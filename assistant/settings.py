@@ -98,7 +98,7 @@ class ChatSettings(_Section):
     )
     history_turns: int = Field(4, ge=0, le=50, description="Earlier turns kept in the prompt.")
     followup_passages: int = Field(
-        2,
+        1,
         ge=0,
         le=50,
         description="New passages added in a follow-up turn (earlier ones stay visible).",

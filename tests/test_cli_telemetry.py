@@ -153,3 +153,45 @@ def test_commands_without_a_broker_or_plant_say_what_to_set(tmp_path: Path) -> N
         },
     )
     assert result.returncode == 2 and "cannot reach the MQTT broker 127.0.0.1:1" in result.stderr
+
+
+def test_ask_listens_to_the_broker_and_cites_live_values(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIFTMATE_")}
+    env.update(_env(mosquitto))
+    simulator = subprocess.Popen(
+        [
+            str(SHIFTMATE),
+            "--data-dir",
+            str(tmp_path),
+            "simulate",
+            "--rate",
+            "2",
+            "--duration",
+            "60",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
+    try:
+        result = run(
+            "ask",
+            "What is the flow of P-101 right now?",
+            "--json",
+            "--listen",
+            "4",
+            env=_env(mosquitto),
+            data_dir=tmp_path,
+        )
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    flow = next(t for t in answer["telemetry"] if t["asset"] == "P-101" and t["tag"] == "flow")
+    assert flow["value"] is not None and flow["unit"] == "m3/h"
+    assert f"P-101 flow is {flow['value']:.3g} m3/h" in answer["answer"]
+    assert f"[{flow['id']}]" in answer["answer"]
