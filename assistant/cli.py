@@ -85,8 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     models_commands.add_parser("verify", help="check the models' sha256 checksums")
 
     from assistant.telemetry_commands import add_parsers
+    from assistant.workorder_commands import add_parsers as add_workorder_parsers
 
     add_parsers(commands)
+    add_workorder_parsers(commands)
 
     config = commands.add_parser("config", help="show the effective settings")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
@@ -131,10 +133,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    from assistant import telemetry_commands
+    from assistant import telemetry_commands, workorder_commands
 
-    module = telemetry_commands if hasattr(telemetry_commands, f"cmd_{args.command}") else commands
-    handler = getattr(module, f"cmd_{args.command}")
+    name = f"cmd_{args.command}"
+    module = next(
+        (m for m in (telemetry_commands, workorder_commands) if hasattr(m, name)), commands
+    )
+    handler = getattr(module, name)
     return int(handler(settings, args))
 
 

@@ -8,7 +8,8 @@ ShiftmateError
 ├── ChatError            a question cannot be answered (empty question, unknown conversation, ...)
 ├── JournalError         the SQLite journal cannot be opened or migrated
 ├── TelemetryError       an unknown asset or tag, or telemetry that is not available
-└── ConnectorError       an outside system (MQTT broker, ...) cannot be reached or refuses us
+├── ConnectorError       an outside system (MQTT broker, ...) cannot be reached or refuses us
+└── WorkOrderError       a work order cannot be drafted, changed, approved or exported as asked
 """
 
 from __future__ import annotations
@@ -69,3 +70,9 @@ class ConnectorError(ShiftmateError):
     """An outside system (the MQTT broker, ...) cannot be reached or refuses us."""
 
     exit_code = 7
+
+
+class WorkOrderError(ShiftmateError):
+    """A work order cannot be drafted, edited, approved, rejected or exported as asked."""
+
+    exit_code = 9

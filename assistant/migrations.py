@@ -79,4 +79,36 @@ CREATE INDEX telemetry_events_by_asset ON telemetry_events(asset COLLATE NOCASE,
 ALTER TABLE turns ADD COLUMN telemetry TEXT NOT NULL DEFAULT '[]'
 """,
     ),
+    (
+        5,
+        "maintenance work orders, their edit history and export records",
+        """
+CREATE TABLE work_orders (
+    id TEXT PRIMARY KEY,
+    asset TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX work_orders_by_status ON work_orders(status, created_at);
+CREATE TABLE work_order_edits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    work_order_id TEXT NOT NULL REFERENCES work_orders(id) ON DELETE CASCADE,
+    by_name TEXT NOT NULL,
+    at TEXT NOT NULL,
+    field TEXT NOT NULL,
+    old TEXT NOT NULL,
+    new TEXT NOT NULL
+);
+CREATE INDEX work_order_edits_by_order ON work_order_edits(work_order_id, id);
+CREATE TABLE work_order_exports (
+    work_order_id TEXT PRIMARY KEY REFERENCES work_orders(id),
+    exported_at TEXT NOT NULL,
+    json_path TEXT NOT NULL,
+    csv_path TEXT NOT NULL,
+    mqtt_topic TEXT
+)
+""",
+    ),
 ]

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from assistant.actions.drafting import Drafter
+from assistant.actions.export import Exporter
+from assistant.actions.store import WorkOrderStore
 from assistant.chat.service import ChatService
 from assistant.db import Database
 from assistant.domain import TelemetryEvent
@@ -214,6 +217,33 @@ class Services:
             self.journal,
             telemetry=self.live.store if self.live is not None else None,
             plant=self.plant,
+        )
+
+    @cached_property
+    def workorders(self) -> WorkOrderStore:
+        """Return the work-order store (the only place their status changes)."""
+        return WorkOrderStore(self.db)
+
+    @cached_property
+    def drafter(self) -> Drafter:
+        """Return the work-order drafting service (needs a plant)."""
+        return Drafter(
+            self.settings.workorders,
+            self.require_plant(),
+            self.chat_model,
+            self.retriever,
+            self.alarm_history,
+            self.workorders,
+            self.store,
+            self.manifest,
+            telemetry=self.live.store if self.live is not None else None,
+        )
+
+    @cached_property
+    def exporter(self) -> Exporter:
+        """Return the exporter of approved work orders."""
+        return Exporter(
+            self.settings.workorders, self.settings.mqtt, self.workorders, self.data_dir / "exports"
         )
 
     def close(self) -> None:

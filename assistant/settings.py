@@ -206,6 +206,25 @@ class TelemetrySettings(_Section):
     )
 
 
+class WorkOrderSettings(_Section):
+    """How work orders are drafted and exported."""
+
+    export_dir: Path | None = Field(
+        None, description="Folder for exported work orders (default <data_dir>/exports)."
+    )
+    mqtt_topic: str | None = Field(
+        None, description="Topic approved work orders are published to with --mqtt (QoS 1)."
+    )
+    publish_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="How long a publish is retried until acknowledged."
+    )
+    max_tries: int = Field(3, ge=1, le=10, description="Drafting attempts before giving up.")
+    max_tokens: int = Field(
+        512, ge=64, le=4096, description="Longest model output for one draft in tokens."
+    )
+    top_k: int = Field(3, ge=1, le=20, description="Document passages cited in a draft.")
+
+
 class Settings(BaseSettings):
     """Everything Shiftmate can be told, in one tree."""
 
@@ -224,6 +243,7 @@ class Settings(BaseSettings):
     plant: PlantSettings = PlantSettings()
     mqtt: MqttSettings = MqttSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    workorders: WorkOrderSettings = WorkOrderSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -212,7 +212,10 @@ class ChatService:
         raw = "".join(raw_parts)
         text = "".join(shown).strip()
         cited = cited_labels(text)
-        if len(shown) == (1 if preface else 0):  # nothing the model wrote survived the checks
+        model_part = shown[1:] if preface else shown
+        if not any(cited_labels(sentence) for sentence in model_part):
+            # Nothing the model wrote survived with a citation (at most fragments such as
+            # "5. Clean", already streamed): say so and list the passages.
             fallback = NOTHING_CHECKED if plan.visible else NOTHING_CHECKED_LIVE
             text = f"{text} {fallback}".strip()
             cited += [label for label in list(plan.visible)[:3] if label not in cited]

@@ -1,0 +1,1 @@
+"""Maintenance work orders: drafted by the model and code, approved and exported by people."""
