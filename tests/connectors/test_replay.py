@@ -397,9 +397,8 @@ def test_replay_at_speed_ten_scales_the_spacing(tmp_path: Path, small_plant: Pla
             publisher.close()
             subscriber.close()
     assert report.published == 12 and report.steps == 6 and report.time_factor == 0.1
-    # the replay never runs ahead of the scaled schedule (1.0 s); the upper bound is a sanity
-    # check only
-    assert 1.0 <= report.elapsed_s < 30.0
+    # the replay never runs ahead of the scaled schedule (10 s of history at 10x = 1.0 s)
+    assert report.elapsed_s >= 1.0
     flows = [m for m in got if m.topic.endswith("/flow")]
     currents = [m for m in got if m.topic.endswith("/motor_current")]
     assert [json.loads(m.payload)["value"] for m in flows] == [300 + i for i in range(6)]
