@@ -8,13 +8,26 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from models.offline import enforce_offline
+
+# Modules that add their own sub-commands: each has add_parsers(commands) and cmd_<name>(settings,
+# args) handlers. The core commands live in assistant.commands.
+COMMAND_MODULES: tuple[str, ...] = (
+    "assistant.telemetry_commands",
+    "assistant.workorder_commands",
+)
+
+
+def _command_modules() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,17 +91,24 @@ def _parser() -> argparse.ArgumentParser:
         help="with a plant and broker configured: seconds of live data to collect first (3)",
     )
 
+    from assistant.feedback import RATINGS, REASONS
+
+    feedback = commands.add_parser("feedback", help="rate an answer (by the number ask prints)")
+    feedback.add_argument("turn_id", type=int, metavar="ANSWER", help="the answer's number")
+    feedback.add_argument("--rating", required=True, choices=RATINGS)
+    feedback.add_argument("--reason", default="", choices=[r for r in REASONS if r])
+    feedback.add_argument("--comment", default="", help="what was wrong or helpful")
+    feedback.add_argument("--correction", default="", help="the answer it should have given")
+    feedback.add_argument("--by", required=True, help="your name")
+
     models = commands.add_parser("models", help="list or verify the local models")
     models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     models_list = models_commands.add_parser("list", help="list embedded and configured models")
     models_list.add_argument("--json", action="store_true")
     models_commands.add_parser("verify", help="check the models' sha256 checksums")
 
-    from assistant.telemetry_commands import add_parsers
-    from assistant.workorder_commands import add_parsers as add_workorder_parsers
-
-    add_parsers(commands)
-    add_workorder_parsers(commands)
+    for module in _command_modules():
+        module.add_parsers(commands)
 
     config = commands.add_parser("config", help="show the effective settings")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
@@ -133,12 +153,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    from assistant import telemetry_commands, workorder_commands
-
     name = f"cmd_{args.command}"
-    module = next(
-        (m for m in (telemetry_commands, workorder_commands) if hasattr(m, name)), commands
-    )
+    module = next((m for m in _command_modules() if hasattr(m, name)), commands)
     handler = getattr(module, name)
     return int(handler(settings, args))
 

@@ -244,6 +244,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     return {
         "answer": answer.text,
         "conversation_id": answer.conversation_id,
+        "turn_id": answer.turn_id,
         "citations": [
             {"id": c.id, "source": c.source, "section": c.section, "page": c.page, "text": c.text}
             for c in answer.citations
@@ -311,7 +312,8 @@ def print_answer_footer(answer: Answer) -> None:
     _err(
         f"[{t.ttft_ms:.0f} ms to first token, {t.total_ms:.0f} ms total, "
         f"{t.prompt_tokens} prompt + {t.completion_tokens} answer tokens; "
-        f"conversation {answer.conversation_id}]"
+        f"conversation {answer.conversation_id}, answer {answer.turn_id}: rate it with "
+        f"'shiftmate feedback {answer.turn_id} --rating helpful|not_helpful --by NAME']"
     )
 
 
@@ -345,6 +347,24 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
         ask_and_print(services, args.question, args.conversation, args.json, args.k)
     finally:
         services.close()
+    return 0
+
+
+def cmd_feedback(settings: Settings, args: argparse.Namespace) -> int:
+    """Record an operator's rating of an answer (by its turn id)."""
+    services = build_services(settings)
+    try:
+        fb = services.feedback.add(
+            args.turn_id,
+            args.rating,
+            reason=args.reason,
+            comment=args.comment,
+            corrected_answer=args.correction,
+            by=args.by,
+        )
+    finally:
+        services.close()
+    _err(f"feedback {fb.id} recorded on answer {fb.turn_id}: {fb.rating}")
     return 0
 
 

@@ -89,6 +89,7 @@ class Answer:
     telemetry: tuple[TelemetryLine, ...] = ()
     cut: tuple[str, ...] = field(default=())
     covered: bool = True
+    turn_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,10 @@ ShiftmateError
 ├── JournalError         the SQLite journal cannot be opened or migrated
 ├── TelemetryError       an unknown asset or tag, or telemetry that is not available
 ├── ConnectorError       an outside system (MQTT broker, ...) cannot be reached or refuses us
-└── WorkOrderError       a work order cannot be drafted, changed, approved or exported as asked
+├── WorkOrderError       a work order cannot be drafted, changed, approved or exported as asked
+├── FeedbackError        feedback names no known answer or has invalid fields
+├── SyncError            the cloud outbox, uplink or receiver cannot do what was asked
+└── AuthError            an API key is missing, unknown, revoked or lacks the role
 """
 
 from __future__ import annotations
@@ -76,3 +79,21 @@ class WorkOrderError(ShiftmateError):
     """A work order cannot be drafted, edited, approved, rejected or exported as asked."""
 
     exit_code = 9
+
+
+class FeedbackError(ShiftmateError):
+    """Feedback names an answer that does not exist, or its fields are invalid."""
+
+    exit_code = 10
+
+
+class SyncError(ShiftmateError):
+    """The cloud outbox, the uplink or the cloud receiver cannot do what was asked."""
+
+    exit_code = 11
+
+
+class AuthError(ShiftmateError):
+    """An API key is missing, unknown or revoked, or its role does not allow the action."""
+
+    exit_code = 12

@@ -129,23 +129,12 @@ class Journal:
         rows = self._db.query(
             "SELECT * FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
         )
-        return [
-            Turn(
-                id=int(row["id"]),
-                conversation_id=row["conversation_id"],
-                question=row["question"],
-                answer=row["answer"],
-                raw_answer=row["raw_answer"],
-                prompt_user=row["prompt_user"],
-                passages=tuple(PassageRef(**p) for p in json.loads(row["passages"])),
-                citations=json.loads(row["citations"]),
-                telemetry=json.loads(row["telemetry"]),
-                timings=json.loads(row["timings"]),
-                checks=json.loads(row["checks"]),
-                created_at=row["created_at"],
-            )
-            for row in rows
-        ]
+        return [_turn(row) for row in rows]
+
+    def turn(self, turn_id: int) -> Turn | None:
+        """Return one turn by its id, or None."""
+        row = self._db.query_one("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        return _turn(row) if row is not None else None
 
     def conversations(self, limit: int = 50) -> list[ConversationSummary]:
         """Return the most recently active conversations."""
@@ -158,3 +147,20 @@ class Journal:
             ConversationSummary(r["id"], r["title"], r["created_at"], r["updated_at"], int(r["n"]))
             for r in rows
         ]
+
+
+def _turn(row: Any) -> Turn:
+    return Turn(
+        id=int(row["id"]),
+        conversation_id=row["conversation_id"],
+        question=row["question"],
+        answer=row["answer"],
+        raw_answer=row["raw_answer"],
+        prompt_user=row["prompt_user"],
+        passages=tuple(PassageRef(**p) for p in json.loads(row["passages"])),
+        citations=json.loads(row["citations"]),
+        telemetry=json.loads(row["telemetry"]),
+        timings=json.loads(row["timings"]),
+        checks=json.loads(row["checks"]),
+        created_at=row["created_at"],
+    )

@@ -111,4 +111,22 @@ CREATE TABLE work_order_exports (
 )
 """,
     ),
+    (
+        6,
+        "operator feedback on answers",
+        """
+CREATE TABLE feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+    rating TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    corrected_answer TEXT NOT NULL,
+    by_name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX feedback_by_turn ON feedback(turn_id, id);
+CREATE INDEX feedback_by_time ON feedback(created_at)
+""",
+    ),
 ]

@@ -18,6 +18,7 @@ from assistant.chat.service import ChatService
 from assistant.db import Database
 from assistant.domain import TelemetryEvent
 from assistant.errors import ConfigError
+from assistant.feedback import FeedbackStore
 from assistant.journal import Journal
 from assistant.knowledge.ingest import Ingestor
 from assistant.knowledge.lexical import LexicalIndex
@@ -74,6 +75,11 @@ class Services:
     def journal(self) -> Journal:
         """Return the conversation journal."""
         return Journal(self.db)
+
+    @cached_property
+    def feedback(self) -> FeedbackStore:
+        """Return the store of operator feedback on answers."""
+        return FeedbackStore(self.db)
 
     @cached_property
     def manifest(self) -> Manifest:

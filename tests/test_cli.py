@@ -69,6 +69,26 @@ def test_ask_json_shape(plant_dir: Path) -> None:
     }
     for citation in answer["citations"]:
         assert set(citation) == {"id", "source", "section", "page", "text"}
+    # the answer's number is what feedback refers to
+    turn = answer["turn_id"]
+    rated = run(
+        "feedback",
+        str(turn),
+        "--rating",
+        "not_helpful",
+        "--reason",
+        "incomplete",
+        "--correction",
+        "Unload at the pressure in the C-3 guide.",
+        "--by",
+        "Dana",
+        data_dir=plant_dir,
+    )
+    assert rated.returncode == 0, rated.stderr
+    assert f"on answer {turn}: not_helpful" in rated.stderr
+    unknown = run("feedback", "99999", "--rating", "helpful", "--by", "Dana", data_dir=plant_dir)
+    assert unknown.returncode == 10
+    assert "no answer with turn id 99999" in unknown.stderr
 
 
 def test_search_json_one_line_per_question(plant_dir: Path) -> None:

@@ -272,7 +272,7 @@ class ChatService:
         self, answer: Answer, raw: str, prompt_user: str, passages: list[PassageRef]
     ) -> Answer:
         conversation_id = answer.conversation_id or self._journal.new_conversation(answer.question)
-        self._journal.add_turn(
+        turn_id = self._journal.add_turn(
             conversation_id,
             question=answer.question,
             answer=answer.text,
@@ -294,7 +294,7 @@ class ChatService:
             prompt_version=PROMPT_VERSION,
             model_sha256=self._model_sha256,
         )
-        return replace(answer, conversation_id=conversation_id)
+        return replace(answer, conversation_id=conversation_id, turn_id=turn_id)
 
 
 def _citation(label: str, chunk: Chunk) -> Citation:
