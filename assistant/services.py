@@ -243,6 +243,7 @@ class Services:
             self.store,
             self.manifest,
             telemetry=self.live.store if self.live is not None else None,
+            journal=self.journal,
         )
 
     @cached_property

@@ -24,9 +24,16 @@ def _out(line: str) -> None:
 def add_parsers(commands: Any) -> None:
     """Add the work-order commands to the CLI's sub-parsers."""
     draft = commands.add_parser("draft", help="draft a maintenance work order for an asset")
-    draft.add_argument("--asset", required=True, help="asset id from the plant file")
+    draft.add_argument(
+        "--asset", help="asset id from the plant file (optional with --conversation)"
+    )
     draft.add_argument("--alarm", metavar="EVENT_ID", help="alarm event id from the history")
     draft.add_argument("--question", help="what the work order is about")
+    draft.add_argument(
+        "--conversation",
+        metavar="ID",
+        help="draft from a conversation: its questions and cited sources (see 'ask')",
+    )
     draft.add_argument("--by", required=True, help="your name (recorded as the creator)")
     draft.add_argument("--json", action="store_true")
     draft.add_argument(
@@ -94,6 +101,8 @@ def render(order: WorkOrder) -> str:
         f"  [D] {d.source}, {d.section}" + (f", page {d.page}" if d.page else "")
         for d in order.evidence.documents
     ]
+    if order.conversation_id:
+        lines.append(f"From conversation {order.conversation_id}")
     lines.append(f"Created by {order.created_by} at {order.created_at}")
     if order.approved_by:
         lines.append(f"Approved by {order.approved_by} at {order.approved_at}")
@@ -121,7 +130,11 @@ def cmd_draft(settings: Settings, args: argparse.Namespace) -> int:
             services.start_telemetry(client_id_suffix=f"-draft-{os.getpid()}", transient=True)
             time.sleep(args.listen)
         order = services.drafter.draft(
-            args.asset, alarm_id=args.alarm, question=args.question, created_by=args.by
+            args.asset,
+            alarm_id=args.alarm,
+            question=args.question,
+            conversation_id=args.conversation,
+            created_by=args.by,
         )
         _show(order, args.json)
         return 0

@@ -32,9 +32,12 @@ from assistant.actions.model import (
     validate,
 )
 from assistant.actions.store import WorkOrderStore, now_iso
+from assistant.chat.assets import AssetResolver
+from assistant.chat.citations import cited_labels
 from assistant.chat.live import render_line
 from assistant.domain import Chunk, SearchHit, TelemetryEvent
 from assistant.errors import ModelError, WorkOrderError
+from assistant.journal import Journal, Turn
 from assistant.knowledge.manifest import Manifest
 from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.store import ChunkStore
@@ -91,6 +94,66 @@ class DraftContext:
     safety: Safety
     procedure_steps: tuple[str, ...]
     procedure_source: str | None
+    request: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversationEvidence:
+    """What an operator's conversation contributes to a draft: its questions and what the
+    checked answers cited (passages and live values), taken from the journal by code."""
+
+    conversation_id: str
+    questions: tuple[str, ...]
+    assets: tuple[str, ...]
+    documents: tuple[DocumentEvidence, ...]
+    telemetry: tuple[TelemetryEvidence, ...]
+
+
+def conversation_evidence(
+    conversation_id: str, turns: Sequence[Turn], resolver: AssetResolver
+) -> ConversationEvidence:
+    """Collect a conversation's questions, the assets it names and the sources its answers cited.
+
+    Only citations that survived the answer checks count (the journal keeps them per turn), and
+    only live values an answer actually cited (``[T#]`` in its text).
+    """
+    documents: dict[str, DocumentEvidence] = {}
+    telemetry: list[TelemetryEvidence] = []
+    mentioned: list[str] = []
+    for turn in turns:
+        mentioned += resolver.resolve(turn.question) + resolver.resolve(turn.answer)
+        for c in turn.citations:
+            documents.setdefault(
+                c["chunk_id"],
+                DocumentEvidence(
+                    source=c["source"],
+                    section=c["section"],
+                    page=c["page"],
+                    chunk_id=c["chunk_id"],
+                    excerpt=_clip(c["text"], 600),
+                ),
+            )
+        cited = set(cited_labels(turn.answer))
+        for line in turn.telemetry:
+            if line["id"] in cited:
+                telemetry.append(
+                    TelemetryEvidence(
+                        asset=line["asset"],
+                        tag=line["tag"],
+                        value=line["value"],
+                        unit=line["unit"],
+                        ts=line["ts"],
+                        state=line["state"],
+                        text=_clip(line["text"], 600),
+                    )
+                )
+    return ConversationEvidence(
+        conversation_id=conversation_id,
+        questions=tuple(t.question for t in turns),
+        assets=tuple(dict.fromkeys(mentioned)),
+        documents=tuple(documents.values()),
+        telemetry=tuple(telemetry),
+    )
 
 
 def prose_schema(with_steps: bool, scale: float = 1.0) -> dict[str, Any]:
@@ -212,8 +275,11 @@ class Drafter:
         chunks: ChunkStore,
         manifest: Manifest,
         telemetry: TelemetryStore | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.settings = settings
+        self.journal = journal
+        self.resolver = AssetResolver(plant)
         self.chunks = chunks
         self.manifest = manifest
         self.plant = plant
@@ -235,16 +301,46 @@ class Drafter:
 
     # ---- what code knows ------------------------------------------------------------------
 
-    def gather(
-        self, asset_id: str, alarm_id: str | None = None, question: str | None = None
-    ) -> DraftContext:
-        """Collect the asset, evidence, priority floor, safety and procedure by code."""
+    def _conversation(self, conversation_id: str) -> ConversationEvidence:
+        if self.journal is None or not self.journal.exists(conversation_id):
+            raise WorkOrderError(f"no conversation '{conversation_id}' in the journal")
+        turns = self.journal.turns(conversation_id)
+        if not turns:
+            raise WorkOrderError(f"conversation '{conversation_id}' has no answered question")
+        return conversation_evidence(conversation_id, turns, self.resolver)
+
+    def _asset_of(self, asset_id: str | None, talk: ConversationEvidence | None) -> AssetSpec:
+        if asset_id is None or not asset_id.strip():
+            if talk is None:
+                raise WorkOrderError("draft needs an asset (--asset ID) or a conversation")
+            if len(talk.assets) != 1:
+                named = ", ".join(talk.assets) or "no asset"
+                raise WorkOrderError(
+                    f"conversation '{talk.conversation_id}' names {named}: "
+                    "say which asset the work order is for (--asset ID)"
+                )
+            asset_id = talk.assets[0]
         asset = self.plant.asset(asset_id.strip())
         if asset is None:
             known = ", ".join(a.id for a in self.plant.assets)
             raise WorkOrderError(f"unknown asset '{asset_id}' (the plant has: {known})")
+        return asset
+
+    def gather(
+        self,
+        asset_id: str | None,
+        alarm_id: str | None = None,
+        question: str | None = None,
+        conversation_id: str | None = None,
+    ) -> DraftContext:
+        """Collect the asset, evidence, priority floor, safety and procedure by code."""
         if question is not None and len(question) > 1000:
             raise WorkOrderError("question: at most 1000 characters")
+        talk = self._conversation(conversation_id) if conversation_id is not None else None
+        asset = self._asset_of(asset_id, talk)
+        if talk is not None and question is None:
+            # the operator's latest questions say what the work order is about
+            question = _clip(" / ".join(talk.questions[-3:]), 1000)
         event = None
         if alarm_id is not None:
             event = self.history.get(alarm_id)
@@ -255,6 +351,13 @@ class Drafter:
                     f"alarm event '{alarm_id}' is of asset {event.asset}, not {asset.id}"
                 )
         telemetry = self._telemetry(asset, event)
+        if talk is not None:
+            seen = {(t.tag, t.ts) for t in telemetry}
+            telemetry += tuple(
+                t
+                for t in talk.telemetry
+                if t.asset.upper() == asset.id.upper() and (t.tag, t.ts) not in seen
+            )
         floor: Priority = "low"
         reasons: list[str] = []
         if event is not None and event.state == "raised":
@@ -270,6 +373,14 @@ class Drafter:
                     reasons.append(f"{line.tag} in {line.state} alarm")
                 floor = higher(floor, level_floor)
         documents, passages = self._documents(asset, event, question)
+        if talk is not None:
+            # what the conversation's answers cited comes first, then what retrieval adds
+            mine = {d.chunk_id for d in talk.documents}
+            documents = (talk.documents + tuple(d for d in documents if d.chunk_id not in mine))[
+                : self.settings.top_k + 3
+            ]
+            cited = self.chunks.get([d.chunk_id for d in talk.documents])
+            passages = tuple(cited) + tuple(c for c in passages if c.id not in mine)
         safety, procedure_source = self._safety(asset)
         steps: list[str] = []
         steps_source = None
@@ -299,6 +410,7 @@ class Drafter:
             safety=safety,
             procedure_steps=tuple(steps),
             procedure_source=steps_source,
+            request=question,
         )
 
     def _telemetry(
@@ -425,18 +537,24 @@ class Drafter:
 
     def draft(
         self,
-        asset_id: str,
+        asset_id: str | None,
         *,
         alarm_id: str | None = None,
         question: str | None = None,
+        conversation_id: str | None = None,
         created_by: str,
     ) -> WorkOrder:
-        """Draft, validate (retrying within a bound) and store a work order; return it."""
+        """Draft, validate (retrying within a bound) and store a work order; return it.
+
+        From a conversation, the asset may be left out when the conversation names exactly
+        one; its latest questions become the request and its cited sources the evidence.
+        """
         started = time.perf_counter()
         by = created_by.strip()
         if not by:
             raise WorkOrderError("draft needs the operator's name (--by NAME)")
-        context = self.gather(asset_id, alarm_id, question)
+        context = self.gather(asset_id, alarm_id, question, conversation_id)
+        question = context.request
         messages = self._messages(context, question)
         failures: list[str] = []
         order: WorkOrder | None = None
@@ -451,7 +569,9 @@ class Drafter:
                     max_tokens=self.settings.max_tokens,
                     temperature=temperature,
                 )
-                order = self._assemble(context, prose, by, alarm_id, question, tries)
+                order = self._assemble(
+                    context, prose, by, alarm_id, question, tries, conversation_id
+                )
                 break
             except (WorkOrderError, ModelError) as exc:
                 failures.append(f"try {tries}: {exc}")
@@ -472,6 +592,7 @@ class Drafter:
         alarm_id: str | None,
         question: str | None,
         tries: int,
+        conversation_id: str | None = None,
     ) -> WorkOrder:
         if not isinstance(prose, dict):
             raise WorkOrderError("the model's answer is not a JSON object")
@@ -534,6 +655,7 @@ class Drafter:
             "status": "draft",
             "alarm_id": alarm_id,
             "question": question,
+            "conversation_id": conversation_id,
             "created_by": by,
             "created_at": now,
             "draft_tries": tries,

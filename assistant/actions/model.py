@@ -116,6 +116,7 @@ class WorkOrder(_Frozen):
     status: Status = "draft"
     alarm_id: str | None = None
     question: str | None = Field(None, max_length=MAX_PROBLEM)
+    conversation_id: str | None = Field(None, max_length=64)
     created_by: Name
     created_at: str
     edited_by: str | None = None

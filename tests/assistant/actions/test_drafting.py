@@ -130,6 +130,42 @@ def test_unknown_asset_and_alarm_are_clear_errors(drafting: Services) -> None:
     assert drafting.workorders.list() == []
 
 
+def test_draft_from_a_conversation_uses_its_questions_and_cited_sources(
+    drafting: Services,
+) -> None:
+    raise_alarm(drafting, "ST-101", "differential_pressure", 0.1, 0.45, "bar")
+    first = drafting.chat.ask("Why is strainer ST-101 alarming?")
+    answer = drafting.chat.ask("How do I clean it?", first.conversation_id)
+    cited_chunks = [c.chunk_id for t in (first, answer) for c in t.citations]
+    assert cited_chunks, "the answers cite passages"
+    order = drafting.drafter.draft(None, conversation_id=answer.conversation_id, created_by="ann")
+    assert order.asset == "ST-101"  # the one asset the conversation names
+    assert order.conversation_id == answer.conversation_id
+    assert order.question is not None and "How do I clean it?" in order.question
+    documents = [d.chunk_id for d in order.evidence.documents]
+    # what the answers cited comes first, in the order cited
+    assert documents[: len(dict.fromkeys(cited_chunks))] == list(dict.fromkeys(cited_chunks))
+    live_cited = [
+        line for line in first.telemetry if f"[{line.id}]" in first.text and line.asset == "ST-101"
+    ]
+    for line in live_cited:
+        assert any(t.tag == line.tag and t.ts == line.ts for t in order.evidence.telemetry)
+    assert drafting.workorders.get(order.id).status == "draft"
+
+
+def test_conversation_drafting_errors_name_the_problem(drafting: Services) -> None:
+    with pytest.raises(WorkOrderError, match="no conversation 'nope' in the journal"):
+        drafting.drafter.draft(None, conversation_id="nope", created_by="ann")
+    with pytest.raises(WorkOrderError, match=r"needs an asset \(--asset ID\) or a conversation"):
+        drafting.drafter.draft(None, created_by="ann")
+    both = drafting.chat.ask("Compare the vibration limits of P-101 and P-102")
+    with pytest.raises(WorkOrderError, match="names P-101, P-102: say which asset"):
+        drafting.drafter.draft(None, conversation_id=both.conversation_id, created_by="ann")
+    order = drafting.drafter.draft("P-102", conversation_id=both.conversation_id, created_by="ann")
+    assert order.asset == "P-102"
+    assert drafting.workorders.list() == [order]
+
+
 def test_isolation_points_and_steps_are_extracted_by_code() -> None:
     text = (SAMPLE_PLANT / "loto-procedure-p101.md").read_text(encoding="utf-8")
     points = isolation_points([text])
