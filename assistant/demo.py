@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from assistant.plant import PlantSpec
-from assistant.settings import MqttSettings, Settings
+from assistant.settings import SECRET_MASK, MqttSettings, Settings
 from connectors.embedded_broker import EmbeddedBroker
 from connectors.mqtt import MqttPublisher
 from connectors.simulator import PlantSimulator, run_publisher
@@ -21,7 +22,10 @@ log = logging.getLogger(__name__)
 
 SAMPLE_PLANT = Path(__file__).parent / "sample_plant"
 DEMO_FAULT = ("clogging_strainer", "ST-101", 60.0, 1.0, 120.0)
-"""ST-101 starts clogging a minute in; its differential pressure alarm follows."""
+"""ST-101 starts clogging a minute in (over a 2-minute ramp); its differential pressure alarm
+follows."""
+DEMO_WORKORDER_TOPIC = "riverbend/workorders"
+COMPANION_CONFIG = "demo-session.toml"
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -29,16 +33,58 @@ def demo_settings(settings: Settings) -> Settings:
     plant = settings.plant
     if plant.file is None:
         plant = plant.model_copy(update={"file": SAMPLE_PLANT / "plant.toml"})
-    return settings.model_copy(update={"data_dir": settings.data_dir / "demo", "plant": plant})
+    workorders = settings.workorders
+    if workorders.mqtt_topic is None:
+        workorders = workorders.model_copy(update={"mqtt_topic": DEMO_WORKORDER_TOPIC})
+    return settings.model_copy(
+        update={"data_dir": settings.data_dir / "demo", "plant": plant, "workorders": workorders}
+    )
+
+
+def write_companion_config(demo: Settings, mqtt: MqttSettings) -> Path:
+    """Write the running demo's settings (data dir, plant, live broker) for other terminals.
+
+    ``shiftmate --config <file> alarms|draft|workorders ...`` then works on the demo's journal
+    and publishes to its broker while the demo runs.
+    """
+    from assistant.commands import to_toml
+
+    path = demo.data_dir / COMPANION_CONFIG
+    values = demo.model_copy(update={"mqtt": mqtt}).model_dump(mode="json")
+    _drop_secrets(values)  # masked secrets would read back as wrong passwords: leave them out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Settings of the running 'shiftmate demo' (rewritten at each start).\n" + to_toml(values),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _drop_secrets(values: dict[str, Any]) -> None:
+    for key, value in list(values.items()):
+        if isinstance(value, dict):
+            _drop_secrets(value)
+        elif value == SECRET_MASK:
+            del values[key]
 
 
 class DemoPlant:
     """Runs the embedded broker (if no broker is configured) and the simulator."""
 
-    def __init__(self, plant: PlantSpec, mqtt: MqttSettings, *, fault: bool = True) -> None:
+    def __init__(
+        self,
+        plant: PlantSpec,
+        mqtt: MqttSettings,
+        *,
+        fault: bool = True,
+        fault_after_s: float = DEMO_FAULT[2],
+        fault_ramp_s: float = DEMO_FAULT[4],
+    ) -> None:
         self._plant = plant
         self._mqtt = mqtt
         self._fault = fault
+        self._fault_after_s = fault_after_s
+        self._fault_ramp_s = fault_ramp_s
         self.broker: EmbeddedBroker | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -56,7 +102,8 @@ class DemoPlant:
         self._publisher.connect()
         simulator = PlantSimulator(self._plant, seed=7)
         if self._fault:
-            simulator.inject(*DEMO_FAULT)
+            kind, asset, _, severity, _ = DEMO_FAULT
+            simulator.inject(kind, asset, self._fault_after_s, severity, self._fault_ramp_s)
         self._thread = threading.Thread(
             target=self._run, args=(simulator,), name="demo-simulator", daemon=True
         )

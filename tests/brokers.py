@@ -19,12 +19,15 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+import paho.mqtt.client as paho
 
 from assistant.settings import MqttSettings
 
@@ -318,3 +321,33 @@ def make_tls_files(directory: Path, host: str = HOST) -> tuple[TlsFiles, Path, P
         require_client_cert=True,
     )
     return files, directory / "client.crt", directory / "client.key"
+
+
+def collect_messages(
+    port: int, topic: str, host: str = HOST
+) -> tuple[paho.Client, list[bytes], threading.Event]:
+    """Subscribe to a topic (QoS 1) and collect payloads; return (client, payloads, arrived)."""
+    got: list[bytes] = []
+    ready = threading.Event()
+    arrived = threading.Event()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{os.getpid()}")
+
+    def on_connect(c: paho.Client, *_: object) -> None:
+        c.subscribe(topic, qos=1)
+
+    def on_subscribe(*_: object) -> None:
+        ready.set()
+
+    def on_message(_c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        got.append(message.payload)
+        arrived.set()
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    client.connect(host, port)
+    client.loop_start()
+    if not ready.wait(10):
+        client.loop_stop()
+        raise BrokerError(f"could not subscribe to {topic} on {host}:{port}")
+    return client, got, arrived

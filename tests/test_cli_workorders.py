@@ -53,7 +53,7 @@ def test_draft_review_and_export_from_the_command_line(
     assert (data / "exports" / f"{wid}.json").is_file()
     assert (data / "exports" / "workorders.csv").is_file()
     twice = run("workorders", "export", wid, "--by", "bob", data_dir=data)
-    assert twice.returncode == 9 and "it is exported" in twice.stderr
+    assert twice.returncode == 9 and "already exported" in twice.stderr
     final = json.loads(run("workorders", "show", wid, "--json", data_dir=data).stdout)
     assert final["status"] == "exported" and final["estimated_duration_h"] == 3
     assert [h["field"] for h in final["history"]] == ["estimated_duration_h", "status", "status"]

@@ -215,6 +215,11 @@ class WorkOrderStore:
     def check_exportable(self, order_id: str) -> WorkOrder:
         """Return an approved, never exported work order; refuse anything else."""
         order = self.get(order_id)
+        if order.status == "exported":
+            raise WorkOrderError(
+                f"work order {order_id} was already exported at {order.exported_at}; "
+                "a work order is never exported twice"
+            )
         if order.status != "approved":
             raise WorkOrderError(
                 f"cannot export work order {order_id}: it is {order.status}; "

@@ -217,10 +217,10 @@ class ChatService:
             # Nothing the model wrote survived with a citation (at most fragments such as
             # "5. Clean", already streamed): say so and list the passages.
             fallback = NOTHING_CHECKED if plan.visible else NOTHING_CHECKED_LIVE
+            if on_token is not None:
+                on_token(f" {fallback}" if text else fallback)  # streamed as the text reads
             text = f"{text} {fallback}".strip()
             cited += [label for label in list(plan.visible)[:3] if label not in cited]
-            if on_token is not None:
-                on_token(fallback)
         citations = tuple(
             _citation(label, plan.visible[label]) for label in cited if label in plan.visible
         )
