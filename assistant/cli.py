@@ -23,6 +23,9 @@ from models.offline import enforce_offline
 COMMAND_MODULES: tuple[str, ...] = (
     "assistant.telemetry_commands",
     "assistant.workorder_commands",
+    "assistant.api_commands",
+    "assistant.sync_commands",
+    "tui.commands",
 )
 
 
@@ -49,6 +52,28 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="answer this question and exit (repeatable) instead of the interactive loop",
+    )
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="run the live plant and record its alarms, without the UI, until Ctrl-C",
+    )
+    demo.add_argument(
+        "--fault-after",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds until strainer ST-101 starts clogging (default 60)",
+    )
+    demo.add_argument(
+        "--fault-ramp",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds the clogging takes to reach full severity (default 120)",
+    )
+    demo.add_argument(
+        "--operator", metavar="NAME", help="your name in the terminal UI (default tui.operator)"
     )
     demo.add_argument(
         "--wait",

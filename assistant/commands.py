@@ -19,7 +19,7 @@ from assistant.errors import ChatError
 from assistant.knowledge.ingest import IngestReport
 from assistant.plant import load_plant
 from assistant.services import Services, build_services
-from assistant.settings import Settings
+from assistant.settings import SECRET_MASK, Settings
 
 SAMPLE_PLANT = Path(__file__).parent / "sample_plant"
 EXIT_SOME_FAILED = 1
@@ -48,19 +48,33 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 def to_toml(values: dict[str, Any]) -> str:
     """Render a settings dump as TOML that load_settings reads back."""
-    scalars = [(k, v) for k, v in values.items() if not isinstance(v, dict)]
-    tables = [(k, v) for k, v in values.items() if isinstance(v, dict)]
-    lines = [f"{k} = {_toml_value(v)}" for k, v in scalars if v is not None]
-    for name, table in tables:
-        lines.append(f"\n[{name}]")
-        for key, value in table.items():
-            if value is None:
-                lines.append(f"# {key} = (unset)")
-            else:
-                lines.append(f"{key} = {_toml_value(value)}")
-    text = "\n".join(lines) + "\n"
+    lines = _toml_table(values, [])
+    text = "\n".join(lines).lstrip("\n") + "\n"
     tomllib.loads(text)  # what we print must read back
     return text
+
+
+def _toml_table(values: dict[str, Any], path: list[str]) -> list[str]:
+    """Return a table's lines: its scalars first, then its sub-tables ``[a.b]``."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, Any]]] = []
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            tables.append((key, value))
+        elif isinstance(value, dict):
+            lines.append(f"{_toml_key(key)} = {{}}")
+        elif value is None:
+            if path:
+                lines.append(f"# {key} = (unset)")
+        elif value == SECRET_MASK:
+            lines.append(f"# {key} = (set, secret: not shown)")
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key, table in tables:
+        sub = [*path, key]
+        lines.append("\n[" + ".".join(_toml_key(part) for part in sub) + "]")
+        lines += _toml_table(table, sub)
+    return lines
 
 
 def _toml_value(value: Any) -> str:
@@ -71,6 +85,10 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(str(value), ensure_ascii=False)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
 
 
 def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
@@ -368,19 +386,40 @@ def cmd_feedback(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_until_stopped(live_plant: Any) -> None:
+    """Keep the demo's live plant running until Ctrl-C or SIGTERM (headless demo)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _err("headless: the live plant runs until Ctrl-C or SIGTERM")
+    try:
+        while not stop.wait(1.0):
+            if live_plant.error:
+                _err(f"shiftmate: {live_plant.error}")
+                return
+    except KeyboardInterrupt:
+        pass
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Ingest the sample plant into <data_dir>/demo, start the live plant and ask questions."""
-    from assistant.demo import DemoPlant, demo_settings
+    from assistant.demo import DemoPlant, demo_settings, write_companion_config
     from assistant.telemetry_commands import event_line, print_table
 
     demo = demo_settings(settings)
     _err(f"Shiftmate demo: Riverbend Water Works sample plant, data in {demo.data_dir}")
     assert demo.plant.file is not None
     plant = load_plant(demo.plant.file)
-    live_plant = DemoPlant(plant, demo.mqtt)
+    live_plant = DemoPlant(
+        plant, demo.mqtt, fault_after_s=args.fault_after, fault_ramp_s=args.fault_ramp
+    )
     mqtt = live_plant.start()
     where = "embedded broker" if live_plant.broker is not None else "broker"
     _err(f"live plant: simulator publishing to the {where} at {mqtt.host}:{mqtt.port}")
+    companion = write_companion_config(demo, mqtt)
+    _err(f"other terminals: shiftmate --config {companion} alarms | draft | workorders ...")
     try:
         services = build_services(demo.model_copy(update={"mqtt": mqtt}))
     except BaseException:
@@ -395,12 +434,26 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         live.subscribe(events.append)
         _err("loading the local model ...")
         _ = services.chat
+        if args.headless:
+            _run_until_stopped(live_plant)
+            return 0
         if args.question:
             time.sleep(args.wait)
             for question in args.question:
                 print(f"\n> {question}")
                 ask_and_print(services, question, None, False)
             return 0
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from tui.backend import LocalBackend
+            from tui.commands import run_app
+
+            stop_sync = services.sync.start_background() if demo.sync.background else None
+            try:
+                return run_app(LocalBackend(services), settings, args.operator)
+            finally:
+                if stop_sync is not None:
+                    stop_sync()
+        # Not a terminal (questions piped in): the line-by-line loop, for scripts.
         _err(
             "Ask about the plant (for example: 'How do I lock out P-101?' or 'Why is ST-101 "
             "alarming?'). 'status' shows live values, 'alarms' the active alarms, 'new' starts "

@@ -9,25 +9,44 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import JournalError
+from assistant.errors import JournalError, ShiftmateError
 from assistant.migrations import MIGRATIONS
 
 
 class Database:
-    """A thread-safe SQLite connection to the journal, migrated to the latest schema on open."""
+    """A thread-safe SQLite connection (WAL), migrated to its latest schema on open.
 
-    def __init__(self, path: Path) -> None:
+    The journal uses the default migrations; other stores (the sync outbox) pass their own
+    numbered schema, the error class their failures are raised as, and a name for messages.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        migrations: Sequence[tuple[int, str, str]] = MIGRATIONS,
+        error: type[ShiftmateError] = JournalError,
+        name: str = "journal",
+        busy_timeout_s: float = 5.0,
+    ) -> None:
         self.path = path
+        self._migrations = migrations
+        self._error = error
+        self._name = name
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._conn = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s
+            )
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives any process crash; an OS crash or power cut may lose
+            # the last commits (FULL would fsync every commit).
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         except (sqlite3.Error, OSError) as exc:
-            raise JournalError(f"cannot open the journal {path}: {exc}") from exc
+            raise error(f"cannot open the {name} {path}: {exc}") from exc
         self._lock = threading.RLock()
         self._migrate()
 
@@ -39,13 +58,13 @@ class Database:
 
     def _migrate(self) -> None:
         current = self.schema_version
-        latest = MIGRATIONS[-1][0] if MIGRATIONS else 0
+        latest = self._migrations[-1][0] if self._migrations else 0
         if current > latest:
-            raise JournalError(
-                f"the journal {self.path} has schema version {current}, newer than this "
+            raise self._error(
+                f"the {self._name} {self.path} has schema version {current}, newer than this "
                 f"Shiftmate understands ({latest}); upgrade Shiftmate"
             )
-        for number, _title, script in MIGRATIONS:
+        for number, _title, script in self._migrations:
             if number <= current:
                 continue
             with self.transaction() as conn:
@@ -64,7 +83,7 @@ class Database:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._conn.execute("ROLLBACK")
-                raise JournalError(f"journal write failed ({self.path}): {exc}") from exc
+                raise self._error(f"{self._name} write failed ({self.path}): {exc}") from exc
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -75,7 +94,7 @@ class Database:
             try:
                 return list(self._conn.execute(sql, params).fetchall())
             except sqlite3.Error as exc:
-                raise JournalError(f"journal read failed ({self.path}): {exc}") from exc
+                raise self._error(f"{self._name} read failed ({self.path}): {exc}") from exc
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         """Return the first row of a read query, or None."""

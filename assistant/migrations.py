@@ -129,4 +129,19 @@ CREATE INDEX feedback_by_turn ON feedback(turn_id, id);
 CREATE INDEX feedback_by_time ON feedback(created_at)
 """,
     ),
+    (
+        7,
+        "API keys of the HTTP API (only the sha256 of each key is stored)",
+        """
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+)
+""",
+    ),
 ]

@@ -27,6 +27,8 @@ from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.store import ChunkStore
 from assistant.plant import PlantSpec, load_plant
 from assistant.settings import Settings
+from assistant.sync.outbox import Outbox
+from assistant.sync.service import SyncService
 from assistant.telemetry.history import AlarmHistory
 from assistant.telemetry.live import LiveTelemetry
 from assistant.telemetry.store import TelemetryStore
@@ -253,10 +255,38 @@ class Services:
             self.settings.workorders, self.settings.mqtt, self.workorders, self.data_dir / "exports"
         )
 
+    @cached_property
+    def outbox(self) -> Outbox:
+        """Return the cloud-sync outbox (its own SQLite file; ``outbox.status()`` for a UI)."""
+        sync = self.settings.sync
+        linked = sync.mqtt.host if sync.transport == "mqtt" else sync.endpoint
+        return Outbox(
+            self.data_dir / "outbox.sqlite3",
+            max_records=sync.max_records,
+            max_bytes=sync.max_bytes,
+            overflow=sync.overflow,
+            offline=sync.offline or not linked,
+        )
+
+    @cached_property
+    def sync(self) -> SyncService:
+        """Return the cloud-sync service (summaries and feedback into the outbox, uplink)."""
+        return SyncService(
+            self.settings,
+            self.outbox,
+            self.db,
+            self.journal,
+            self.feedback,
+            self.workorders,
+            lambda: self.chat_model,
+        )
+
     def close(self) -> None:
         """Stop the telemetry pipeline and release the journal connection."""
         if self.__dict__.get("live") is not None:
             self.live.stop()  # type: ignore[union-attr]
+        if "outbox" in self.__dict__:
+            self.outbox.close()
         if "db" in self.__dict__:
             self.db.close()
 

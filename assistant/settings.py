@@ -23,6 +23,10 @@ from assistant.errors import ConfigError
 DEFAULT_ASSET_PATTERN = r"\b[A-Z]{1,3}-\d{1,4}[A-Z]?\b"
 
 
+SECRET_MASK = "**********"
+"""How a SecretStr is dumped: never written out or shown."""
+
+
 def default_data_dir() -> Path:
     """Return the per-user default data directory (XDG data home)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -225,6 +229,153 @@ class WorkOrderSettings(_Section):
     top_k: int = Field(3, ge=1, le=20, description="Document passages cited in a draft.")
 
 
+def default_operator() -> str:
+    """Return the OS user's name, the operator name when none is configured."""
+    import getpass
+
+    try:
+        return getpass.getuser()[:80] or "operator"
+    except (KeyError, OSError):
+        return "operator"
+
+
+class TuiSettings(_Section):
+    """The operator terminal (shiftmate tui / demo)."""
+
+    operator: str = Field(
+        default_factory=default_operator,
+        min_length=1,
+        max_length=80,
+        description="Name recorded with approvals, drafts and feedback (default: the OS user).",
+    )
+    refresh_s: float = Field(1.0, gt=0.05, le=60, description="How often live values redraw.")
+
+
+DEFAULT_BADGE_PATTERNS: tuple[str, ...] = (
+    r"(?i)\b(?:badge|employee|emp|staff)(?:\s*(?:no\.?|number|id|#))?\s*[:#]?\s*[A-Z]{0,3}-?\d{3,10}\b",
+    r"\bEMP-?\d{4,10}\b",
+)
+
+
+class SyncSettings(_Section):
+    """What goes to the cloud for retraining, how it is redacted, queued and sent."""
+
+    offline: bool = Field(
+        False, description="Never open the uplink; everything else works and the backlog grows."
+    )
+    site_id: str = Field(
+        "site", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="This site's id."
+    )
+    transport: Literal["https", "mqtt"] = Field("https", description="How records are sent.")
+    endpoint: str | None = Field(
+        None, description="Cloud receiver base URL (https://host:port); none means no uplink."
+    )
+    token: SecretStr | None = Field(None, description="Bearer token of this site.")
+    ca_file: Path | None = Field(None, description="CA bundle that signed the receiver's cert.")
+    cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Path | None = Field(None, description="Client private key (mutual TLS).")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="One request's time limit.")
+    gzip: bool = Field(True, description="Compress request bodies.")
+    mqtt: MqttSettings = Field(
+        MqttSettings(client_id="shiftmate-uplink"),
+        description="The cloud broker (transport = mqtt); host none means no uplink.",
+    )
+    mqtt_topic: str = Field("shiftmate/uplink", min_length=1, description="Topic prefix.")
+    idle_s: float = Field(
+        1800.0, ge=0, description="A conversation quiet this long is summarised and queued."
+    )
+    summary_max_tokens: int = Field(160, ge=16, le=2048, description="Longest model summary.")
+    batch_records: int = Field(100, ge=1, le=10_000, description="Most records per request.")
+    batch_bytes: int = Field(
+        512_000, ge=1024, le=64_000_000, description="Most uncompressed bytes per request."
+    )
+    backoff_min_s: float = Field(1.0, gt=0, le=3600, description="First retry delay.")
+    backoff_max_s: float = Field(300.0, gt=0, le=86400, description="Longest retry delay.")
+    bandwidth_bytes_s: int | None = Field(
+        None, ge=256, description="Average upload cap in (sent) bytes per second; none: no cap."
+    )
+    interval_s: float = Field(30.0, gt=0, le=86400, description="Pause of `sync run` when idle.")
+    background: bool = Field(
+        True,
+        description="Collect and send in the background of `serve` and `tui` (else run "
+        "`shiftmate sync run` beside them).",
+    )
+    max_records: int = Field(
+        100_000, ge=1, description="Retention limit: most records kept in the outbox."
+    )
+    max_bytes: int = Field(
+        256_000_000, ge=1024, description="Retention limit: most bytes kept in the outbox."
+    )
+    overflow: Literal["drop_oldest", "reject_new"] = Field(
+        "drop_oldest",
+        description="Over a limit: drop the oldest records of the lowest priority, or refuse "
+        "new ones; either way counted in `sync status`.",
+    )
+    roster: tuple[str, ...] = Field((), description="Names of people to redact.")
+    roster_file: Path | None = Field(None, description="File with one name per line to redact.")
+    badge_patterns: tuple[str, ...] = Field(
+        DEFAULT_BADGE_PATTERNS, description="Regular expressions of badge and employee ids."
+    )
+
+    @field_validator("badge_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
+        return value
+
+
+class CloudSettings(_Section):
+    """The cloud receiver (`shiftmate cloud serve`) and the training export."""
+
+    data_dir: Path | None = Field(None, description="Receiver store (default <data_dir>/cloud).")
+    host: str = Field("127.0.0.1", description="Address the receiver listens on.")
+    port: int = Field(8787, ge=0, le=65535)
+    tokens: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Site id to bearer token of the sites accepted."
+    )
+    ssl_certfile: Path | None = Field(None, description="Receiver TLS certificate (HTTPS).")
+    ssl_keyfile: Path | None = Field(None, description="Receiver TLS private key.")
+    max_body_bytes: int = Field(32_000_000, ge=1024, description="Larger requests are refused.")
+    keep_raw: bool = Field(False, description="Also keep every request body as received.")
+    mqtt: MqttSettings = Field(
+        MqttSettings(client_id="shiftmate-cloud"),
+        description="Cloud broker to take records from as well (host none: HTTPS only).",
+    )
+    mqtt_topic: str = Field("shiftmate/uplink", min_length=1, description="Topic prefix.")
+
+
+class ApiSettings(_Section):
+    """The HTTP API of ``shiftmate serve``: where it listens, its queue and its limits."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
+    port: int = Field(8080, ge=1, le=65535)
+    queue_size: int = Field(
+        8, ge=0, le=1000, description="Model requests that may wait behind the running one."
+    )
+    retry_after_s: int = Field(
+        5, ge=1, le=3600, description="Retry-After sent with a refusal when the queue is full."
+    )
+    max_completion_tokens: int = Field(
+        1024, ge=16, le=8192, description="Cap on max_tokens of an OpenAI-style request."
+    )
+    max_question_chars: int = Field(4000, ge=16, le=100_000, description="Longest question.")
+    max_upload_mb: float = Field(20.0, gt=0, le=4096, description="Larger uploads get 413.")
+    events_max_s: float = Field(
+        600.0,
+        gt=0,
+        le=86400,
+        description="An event stream ends after this long; clients reconnect (Last-Event-ID).",
+    )
+    heartbeat_s: float = Field(15.0, gt=0, le=3600, description="SSE keep-alive comment period.")
+    shutdown_grace_s: float = Field(
+        5.0, ge=0, le=600, description="How long open requests may finish at shutdown."
+    )
+
+
 class Settings(BaseSettings):
     """Everything Shiftmate can be told, in one tree."""
 
@@ -244,6 +395,10 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     workorders: WorkOrderSettings = WorkOrderSettings()
+    tui: TuiSettings = Field(default_factory=TuiSettings)
+    api: ApiSettings = ApiSettings()
+    sync: SyncSettings = SyncSettings()
+    cloud: CloudSettings = CloudSettings()
 
     @classmethod
     def settings_customise_sources(
