@@ -43,6 +43,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from assistant.domain import Reading
 from assistant.errors import ConfigError, ConnectorError
 from assistant.settings import MqttSettings
+from assistant.sync.wire import Ack, UplinkError, compress
 from connectors.codec import REASONS, Decoder, PayloadError
 
 log = logging.getLogger(__name__)
@@ -585,3 +586,162 @@ class MqttPublisher:
         if not self._answered.is_set():
             self._dropped = str(reason)
             self._answered.set()
+
+
+# -- cloud sync over MQTT ------------------------------------------------------------------------
+
+
+class MqttUplink:
+    """Sends outbox batches to a cloud broker: one QoS 1 message per batch, gzip JSON.
+
+    The topic is ``<prefix>/<site>``. A batch counts as delivered once the broker has
+    acknowledged it (PUBACK); the cloud subscriber (:class:`MqttRecordSubscriber`) keeps a
+    persistent QoS 1 session, so the broker holds batches while the receiver is away, and the
+    receiver de-duplicates by key, so a batch re-sent after a crash is stored once.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        topic_prefix: str,
+        site: str,
+        gzip: bool = True,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._settings = settings
+        self._topic = f"{topic_prefix.rstrip('/')}/{site}"
+        self._gzip = gzip
+        self._timeout_s = timeout_s
+        self._publisher: MqttPublisher | None = None
+
+    @property
+    def where(self) -> str:
+        """Return the broker and topic, for messages."""
+        return f"mqtt://{_where(self._settings)}/{self._topic}"
+
+    def send(self, payload: bytes, count: int) -> tuple[Ack, int]:
+        """Publish one batch of ``count`` records; return the acknowledgement and bytes sent."""
+        body = compress(payload) if self._gzip else payload
+        try:
+            if self._publisher is None:
+                publisher = MqttPublisher(
+                    self._settings, client_id=self._settings.client_id, timeout_s=self._timeout_s
+                )
+                publisher.connect(self._timeout_s)
+                self._publisher = publisher
+            self._publisher.publish(self._topic, body, qos=1)
+        except ConnectorError as exc:
+            self.close()
+            raise UplinkError(f"cloud broker: {exc}") from exc
+        return Ack(count, 0), len(body)
+
+    def close(self) -> None:
+        """Disconnect from the cloud broker."""
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.close()
+
+
+RecordHandler = Callable[[str, bytes], bool]
+"""Called with (topic, payload) on paho's thread; returns whether to acknowledge the message."""
+
+
+class MqttRecordSubscriber:
+    """The cloud side: takes batches from a broker with a persistent QoS 1 session.
+
+    A message is acknowledged only after the handler returned True (the batch is stored or
+    is hopeless, e.g. garbage or a wrong token); when the handler raises, the message is not
+    acknowledged and the broker delivers it again on the next connection.
+    """
+
+    def __init__(self, settings: MqttSettings, topic_filter: str, handler: RecordHandler) -> None:
+        self._host = _require_host(settings)
+        self._settings = settings
+        self._filter = topic_filter
+        self._handler = handler
+        self._client: paho.Client | None = None
+        self._subscribed = threading.Event()
+        self.received = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        """Connect in the background and subscribe (again after every reconnect)."""
+        settings = self._settings
+        client = _new_client(settings, settings.client_id, clean=False)
+        client.manual_ack_set(True)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.connect_async(
+            self._host,
+            settings.port,
+            settings.keepalive_s,
+            **_connect_kwargs(settings, clean=False, expiry_s=settings.session_expiry_s),
+        )
+        self._client = client
+        client.loop_start()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until subscribed; return False if that took longer than timeout."""
+        return self._subscribed.wait(timeout)
+
+    def subscribed(self) -> bool:
+        """Return whether the session is up and the topic filter subscribed."""
+        return self._subscribed.is_set()
+
+    def stop(self) -> None:
+        """Disconnect (the broker keeps the session and queues what arrives meanwhile)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+        self._subscribed.clear()
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._subscribed.clear()
+        if reason.is_failure:
+            where = _where(self._settings)
+            log.warning("cloud broker %s refused the connection: %s", where, reason)
+            return
+        client.subscribe(self._filter, qos=1)
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        self._subscribed.set()
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._subscribed.clear()
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self.received += 1
+        try:
+            payload: bytes = message.payload  # type: ignore[assignment]
+            ok = self._handler(message.topic, payload)
+        except Exception as exc:  # must not kill paho's network thread; not acknowledged
+            self.failed += 1
+            log.warning("storing a batch from '%s' failed: %s", message.topic, exc, exc_info=exc)
+            return
+        if ok:
+            client.ack(message.mid, message.qos)
