@@ -1,0 +1,1 @@
+"""Modal screens: sources, assets, alarms, work orders, feedback and help."""

@@ -1,0 +1,1 @@
+"""The panes and the status bar of the main screen."""
