@@ -225,9 +225,17 @@ class ChatModel:
             messages, max_tokens=max_tokens, temperature=temperature, json_schema=schema
         )
         try:
-            return json.loads(result.text)
+            # strict=False: a raw tab or newline inside a string is text, not an error
+            return json.loads(result.text, strict=False)
         except json.JSONDecodeError as exc:
+            # re-tokenising the text may count a few tokens fewer than were generated
+            cut = result.finish_reason == "length" or result.completion_tokens >= max_tokens - 8
+            where = (
+                f"the answer was cut at max_tokens ({max_tokens}); raise it"
+                if cut
+                else f"after {result.completion_tokens} tokens"
+            )
             raise ModelError(
-                f"constrained output did not parse as JSON ({exc.msg}); the answer was cut at "
-                f"{result.completion_tokens} tokens, raise max_tokens"
+                f"constrained output did not parse as JSON ({exc.msg} at character {exc.pos}); "
+                + where
             ) from exc

@@ -80,3 +80,15 @@ def test_embedder_returns_normalised_vectors(embedder: Embedder) -> None:
     norms = (vectors**2).sum(axis=1)
     assert all(abs(n - 1.0) < 1e-4 for n in norms)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_json_cut_at_max_tokens_says_so(chat_model: ChatModel) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"notes": {"type": "string", "minLength": 400, "maxLength": 800}},
+        "required": ["notes"],
+    }
+    with pytest.raises(ModelError, match=r"cut at max_tokens \(12\); raise it"):
+        chat_model.complete_json(
+            [Message("user", "Describe pump P-101 in detail as JSON.")], schema, max_tokens=12
+        )
