@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from assistant.chat.prompt import describe
 from assistant.domain import Answer, TelemetryEvent
-from assistant.errors import ChatError
+from assistant.errors import ChatError, ConfigError
 from assistant.knowledge.ingest import IngestReport
 from assistant.plant import load_plant
 from assistant.services import Services, build_services
@@ -386,8 +386,8 @@ def cmd_feedback(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_until_stopped(live_plant: Any) -> None:
-    """Keep the demo's live plant running until Ctrl-C or SIGTERM (headless demo)."""
+def _run_until_stopped(live_plant: Any) -> bool:
+    """Keep the demo's live plant running until Ctrl-C or SIGTERM; False if it failed."""
     import signal
     import threading
 
@@ -398,9 +398,10 @@ def _run_until_stopped(live_plant: Any) -> None:
         while not stop.wait(1.0):
             if live_plant.error:
                 _err(f"shiftmate: {live_plant.error}")
-                return
+                return False
     except KeyboardInterrupt:
         pass
+    return True
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -408,6 +409,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.demo import DemoPlant, demo_settings, write_companion_config
     from assistant.telemetry_commands import event_line, print_table
 
+    if args.fault_after < 0 or args.fault_ramp <= 0:
+        raise ConfigError("--fault-after must be 0 or more and --fault-ramp more than 0 seconds")
     demo = demo_settings(settings)
     _err(f"Shiftmate demo: Riverbend Water Works sample plant, data in {demo.data_dir}")
     assert demo.plant.file is not None
@@ -435,8 +438,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         _err("loading the local model ...")
         _ = services.chat
         if args.headless:
-            _run_until_stopped(live_plant)
-            return 0
+            return 0 if _run_until_stopped(live_plant) else 1
         if args.question:
             time.sleep(args.wait)
             for question in args.question:

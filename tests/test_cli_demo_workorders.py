@@ -157,3 +157,10 @@ def test_demo_alarm_to_draft_to_exported_file_and_mqtt_message(tmp_path: Path) -
             demo.kill()
             _, err = demo.communicate()
     assert demo.returncode == 0, err
+
+
+def test_demo_refuses_a_bad_fault_schedule(tmp_path: Path) -> None:
+    result = run("demo", "--headless", "--fault-ramp", "0", data_dir=tmp_path)
+    assert result.returncode == 2
+    assert "--fault-ramp more than 0 seconds" in result.stderr
+    assert not (tmp_path / "demo").exists()  # refused before anything started
