@@ -217,8 +217,9 @@ class ChatService:
             # Nothing the model wrote survived with a citation (at most fragments such as
             # "5. Clean", already streamed): say so and list the passages.
             fallback = NOTHING_CHECKED if plan.visible else NOTHING_CHECKED_LIVE
-            if on_token is not None:
-                on_token(f" {fallback}" if text else fallback)  # streamed as the text reads
+            if on_token is not None:  # streamed as the final text reads: one space before it
+                spaced = text and not "".join(shown)[-1:].isspace()
+                on_token(f" {fallback}" if spaced else fallback)
             text = f"{text} {fallback}".strip()
             cited += [label for label in list(plan.visible)[:3] if label not in cited]
         citations = tuple(

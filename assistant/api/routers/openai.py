@@ -178,21 +178,24 @@ def _find_conversation(state: ApiState, messages: list[ChatMessage]) -> str | No
         if m.role == "user":
             pending = " ".join(m.text().split())
         elif m.role == "assistant" and pending is not None:
-            pairs.append((pending, m.text().strip()))
+            pairs.append((pending, _words(m.text())))
             pending = None
     if not pairs:
         return None
-    last_q, last_a = pairs[-1]
+    # Whitespace may differ: a streamed answer is pieced together by the client, and UIs trim.
     rows = state.services.db.query(
-        "SELECT DISTINCT conversation_id FROM turns WHERE question = ? AND answer = ? "
-        "ORDER BY id DESC LIMIT 20",
-        (last_q, last_a),
+        "SELECT DISTINCT conversation_id FROM turns WHERE question = ? ORDER BY id DESC LIMIT 20",
+        (pairs[-1][0],),
     )
     for row in rows:
         turns = state.services.journal.turns(row["conversation_id"])
-        if [(t.question, t.answer.strip()) for t in turns] == pairs:
+        if [(t.question, _words(t.answer)) for t in turns] == pairs:
             return str(row["conversation_id"])
     return None
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _plain(
