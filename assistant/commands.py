@@ -8,7 +8,6 @@ import re
 import sys
 import textwrap
 import time
-import tomllib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,7 +18,7 @@ from assistant.errors import ChatError, ConfigError
 from assistant.knowledge.ingest import IngestReport
 from assistant.plant import load_plant
 from assistant.services import Services, build_services
-from assistant.settings import SECRET_MASK, Settings
+from assistant.settings import Settings, to_toml
 
 SAMPLE_PLANT = Path(__file__).parent / "sample_plant"
 EXIT_SOME_FAILED = 1
@@ -44,51 +43,6 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(to_toml(values), end="")
     return 0
-
-
-def to_toml(values: dict[str, Any]) -> str:
-    """Render a settings dump as TOML that load_settings reads back."""
-    lines = _toml_table(values, [])
-    text = "\n".join(lines).lstrip("\n") + "\n"
-    tomllib.loads(text)  # what we print must read back
-    return text
-
-
-def _toml_table(values: dict[str, Any], path: list[str]) -> list[str]:
-    """Return a table's lines: its scalars first, then its sub-tables ``[a.b]``."""
-    lines: list[str] = []
-    tables: list[tuple[str, dict[str, Any]]] = []
-    for key, value in values.items():
-        if isinstance(value, dict) and value:
-            tables.append((key, value))
-        elif isinstance(value, dict):
-            lines.append(f"{_toml_key(key)} = {{}}")
-        elif value is None:
-            if path:
-                lines.append(f"# {key} = (unset)")
-        elif value == SECRET_MASK:
-            lines.append(f"# {key} = (set, secret: not shown)")
-        else:
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    for key, table in tables:
-        sub = [*path, key]
-        lines.append("\n[" + ".".join(_toml_key(part) for part in sub) + "]")
-        lines += _toml_table(table, sub)
-    return lines
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
 
 
 def cmd_models(settings: Settings, args: argparse.Namespace) -> int:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
 
 from assistant.plant import PlantSpec
-from assistant.settings import SECRET_MASK, MqttSettings, Settings
+from assistant.settings import MqttSettings, Settings, to_toml
 from connectors.embedded_broker import EmbeddedBroker
 from connectors.mqtt import MqttPublisher
 from connectors.simulator import PlantSimulator, run_publisher
@@ -47,25 +46,14 @@ def write_companion_config(demo: Settings, mqtt: MqttSettings) -> Path:
     ``shiftmate --config <file> alarms|draft|workorders ...`` then works on the demo's journal
     and publishes to its broker while the demo runs.
     """
-    from assistant.commands import to_toml
-
     path = demo.data_dir / COMPANION_CONFIG
     values = demo.model_copy(update={"mqtt": mqtt}).model_dump(mode="json")
-    _drop_secrets(values)  # masked secrets would read back as wrong passwords: leave them out
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# Settings of the running 'shiftmate demo' (rewritten at each start).\n" + to_toml(values),
         encoding="utf-8",
     )
     return path
-
-
-def _drop_secrets(values: dict[str, Any]) -> None:
-    for key, value in list(values.items()):
-        if isinstance(value, dict):
-            _drop_secrets(value)
-        elif value == SECRET_MASK:
-            del values[key]
 
 
 class DemoPlant:

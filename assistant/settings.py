@@ -6,6 +6,7 @@ Nothing else in Shiftmate reads ``os.environ`` for configuration. Load once with
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -471,3 +472,48 @@ def load_settings(
         raise ConfigError(_describe(exc, config_file)) from exc
     finally:
         _file_values.reset(token)
+
+
+def to_toml(values: dict[str, Any]) -> str:
+    """Render a settings dump as TOML that load_settings reads back."""
+    lines = _toml_table(values, [])
+    text = "\n".join(lines).lstrip("\n") + "\n"
+    tomllib.loads(text)  # what we print must read back
+    return text
+
+
+def _toml_table(values: dict[str, Any], path: list[str]) -> list[str]:
+    """Return a table's lines: its scalars first, then its sub-tables ``[a.b]``."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, Any]]] = []
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            tables.append((key, value))
+        elif isinstance(value, dict):
+            lines.append(f"{_toml_key(key)} = {{}}")
+        elif value is None:
+            if path:
+                lines.append(f"# {key} = (unset)")
+        elif value == SECRET_MASK:
+            lines.append(f"# {key} = (set, secret: not shown)")
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key, table in tables:
+        sub = [*path, key]
+        lines.append("\n[" + ".".join(_toml_key(part) for part in sub) + "]")
+        lines += _toml_table(table, sub)
+    return lines
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.commands import to_toml
 from assistant.errors import ConfigError
-from assistant.settings import load_settings
+from assistant.settings import load_settings, to_toml
 
 
 def test_defaults_need_no_file_and_use_the_xdg_data_home(tmp_path: Path) -> None:
