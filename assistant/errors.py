@@ -3,6 +3,7 @@
 ShiftmateError
 ├── ConfigError          a setting, config file or data directory is wrong
 ├── ModelError           a model file is missing, not GGUF, fails its checksum, or fails to load
+│                        (ShiftmateError and ModelError are defined in models/errors.py)
 ├── KnowledgeError       the knowledge base cannot ingest, store or search
 │   └── DocumentError    one document cannot be read (corrupt, binary, empty, too large, ...)
 ├── ChatError            a question cannot be answered (empty question, unknown conversation, ...)
@@ -17,23 +18,31 @@ ShiftmateError
 
 from __future__ import annotations
 
+# The root and ModelError live in the model layer (models/ must not import assistant/); they are
+# the same classes, so isinstance checks and `except ShiftmateError` cover both.
+from models.errors import ModelError, ShiftmateError
 
-class ShiftmateError(Exception):
-    """Base of every error Shiftmate raises on purpose; its message is meant for a person."""
-
-    exit_code = 1
+__all__ = [
+    "AuthError",
+    "ChatError",
+    "ConfigError",
+    "ConnectorError",
+    "DocumentError",
+    "FeedbackError",
+    "JournalError",
+    "KnowledgeError",
+    "ModelError",
+    "ShiftmateError",
+    "SyncError",
+    "TelemetryError",
+    "WorkOrderError",
+]
 
 
 class ConfigError(ShiftmateError):
     """A setting, the config file or the data directory is invalid."""
 
     exit_code = 2
-
-
-class ModelError(ShiftmateError):
-    """A model file is missing, is not a GGUF file, fails verification or cannot be loaded."""
-
-    exit_code = 3
 
 
 class KnowledgeError(ShiftmateError):

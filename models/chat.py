@@ -1,8 +1,9 @@
-"""A local chat model over llama-cpp-python: any GGUF, its own chat template, one call at a time.
+"""A local chat model over llama-cpp-python: any GGUF, its own chat format, one call at a time.
 
-The prompt is rendered here from the GGUF's chat template (``tokenizer.chat_template``) and sent
-as a plain completion, so callers can count its tokens exactly and so llama.cpp can reuse the
-evaluated prefix of the previous call (it keeps the KV cache of the longest common prefix).
+The prompt is rendered here (from the GGUF's chat template, a format guessed from its metadata,
+or a named llama-cpp-python format; see ``models.chat_format``) and sent as a plain completion,
+so callers can count its tokens exactly and so llama.cpp can reuse the evaluated prefix of the
+previous call (it keeps the KV cache of the longest common prefix).
 """
 
 from __future__ import annotations
@@ -14,16 +15,10 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ModelError
+from models.chat_format import MARKERS, ChatFormat, select_chat_format
+from models.errors import ModelError
 from models.gguf import check_gguf
 from models.types import Completion, Message
-
-# Used only when a GGUF carries no chat template: ChatML is what most small instruct models use.
-CHATML_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 
 
 class GenerationCancelled(ModelError):
@@ -42,9 +37,11 @@ class ChatModel:
         n_batch: int = 256,
         seed: int = 0,
         name: str | None = None,
+        chat_format: str | None = None,
     ) -> None:
+        """Load a GGUF; ``chat_format`` names a llama-cpp-python format (None: from metadata)."""
         check_gguf(path)
-        from llama_cpp import Llama, llama_chat_format
+        from llama_cpp import Llama
 
         try:
             self._llm = Llama(
@@ -62,14 +59,21 @@ class ChatModel:
         self.seed = seed
         self.lock = threading.Lock()
         metadata: Mapping[str, str] = self._llm.metadata
-        template = metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
-        self.template_source = "gguf" if "tokenizer.chat_template" in metadata else "chatml"
-        eos = self._token_text(self._llm.token_eos())
-        bos = self._token_text(self._llm.token_bos())
-        self._formatter = llama_chat_format.Jinja2ChatFormatter(
-            template=template, eos_token=eos, bos_token=bos
-        )
-        self._stops = [eos] if eos else []
+        eot = metadata.get("tokenizer.ggml.eot_token_id", "")
+        try:
+            self.chat_format: ChatFormat = select_chat_format(
+                metadata,
+                tokens=[marker for marker in MARKERS if self._is_one_token(marker)],
+                bos_token=self._token_text(self._llm.token_bos()),
+                eos_token=self._token_text(self._llm.token_eos()),
+                extra_stops=[self._token_text(int(eot))] if eot.isdigit() else [],
+                chat_format=chat_format,
+            )
+        except ModelError:
+            self._llm.close()
+            raise
+        self.template_source = self.chat_format.source
+        self._stops = list(self.chat_format.stops)
 
     def reset_cache(self) -> None:
         """Forget the evaluated prefix, so the next prompt is evaluated from scratch (cold)."""
@@ -91,17 +95,22 @@ class ChatModel:
         """Return the GGUF metadata key/values."""
         return dict(self._llm.metadata)
 
+    @property
+    def stops(self) -> tuple[str, ...]:
+        """Return the stop strings every generation uses (end of turn, EOS)."""
+        return tuple(self._stops)
+
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
 
+    def _is_one_token(self, text: str) -> bool:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) == 1
+
     def render(self, messages: Sequence[Message]) -> str:
-        """Render messages with the model's chat template, ending with the assistant's turn."""
-        rendered = self._formatter(
-            messages=[{"role": m.role, "content": m.content} for m in messages]  # type: ignore[misc]
-        )
-        return str(rendered.prompt)
+        """Render messages in the model's chat format, ending with the assistant's turn."""
+        return self.chat_format.render(messages)
 
     def count_tokens(self, text: str) -> int:
         """Return how many tokens the model's tokenizer makes of a text."""

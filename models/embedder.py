@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assistant.errors import ModelError
+from models.errors import ModelError
 from models.offline import enforce_offline
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from assistant.errors import ModelError
+from models.errors import ModelError
 
 GGUF_MAGIC = b"GGUF"
 

@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
 
-from assistant.errors import ModelError
+from models.errors import ModelError
 from models.gguf import check_gguf, sha256_file
 
 Kind = Literal["llm", "embedder"]
