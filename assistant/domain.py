@@ -49,9 +49,41 @@ class SearchHit:
     score: float
 
 
+UnitKind = Literal["sentence", "step", "item", "row"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerUnit:
+    """One quotable piece of a chunk: a sentence, a list item or step, or a table row.
+
+    ``start``/``end`` are character offsets into the chunk's text; ``text`` is what an answer
+    shows: the span itself, or for a table row the row rendered with its header ("Pump-end
+    6311-C3: Quantity per regrease 17 g; Interval every 2,000 running hours"). ``marker`` is a
+    list item's own number or bullet ("3.", "-"); ``group`` numbers the list or table the unit
+    belongs to inside its chunk (-1 for running text); ``lead`` is the list's lead-in line or
+    the table's header row.
+    """
+
+    chunk_id: str
+    index: int
+    kind: UnitKind
+    start: int
+    end: int
+    text: str
+    marker: str = ""
+    group: int = -1
+    lead: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """A checked reference from an answer to a passage a person can open and read."""
+    """A checked reference from an answer to a passage a person can open and read.
+
+    ``quote`` is the exact text of the passage the answer used, ``text[start:end]``; a
+    citation of the whole passage (a generated sentence attributed to it) has no quote and
+    ``start``/``end`` of None. ``spans`` lists each quoted unit's (start, end) when the answer
+    quoted several pieces of the passage; ``quote`` then runs from the first to the last.
+    """
 
     id: str
     chunk_id: str
@@ -59,6 +91,10 @@ class Citation:
     section: str
     page: int | None
     text: str
+    quote: str = ""
+    start: int | None = None
+    end: int | None = None
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +126,7 @@ class Answer:
     cut: tuple[str, ...] = field(default=())
     covered: bool = True
     turn_id: int = 0
+    mode: str = "extractive"
 
 
 @dataclass(frozen=True, slots=True)

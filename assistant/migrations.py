@@ -144,4 +144,23 @@ CREATE TABLE api_keys (
 )
 """,
     ),
+    (
+        8,
+        "answer units of each chunk (sentences, steps, table rows) with their offsets and vectors",
+        """
+CREATE TABLE chunk_units (
+    chunk_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end_ INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    marker TEXT NOT NULL,
+    grp INTEGER NOT NULL,
+    lead TEXT NOT NULL,
+    vector BLOB,
+    PRIMARY KEY (chunk_id, idx)
+)
+""",
+    ),
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from assistant.actions.drafting import Drafter
 from assistant.actions.export import Exporter
 from assistant.actions.store import WorkOrderStore
+from assistant.chat.quoting import UnitSource
 from assistant.chat.service import ChatService
 from assistant.db import Database
 from assistant.domain import TelemetryEvent
@@ -25,6 +26,7 @@ from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.manifest import Manifest
 from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.store import ChunkStore
+from assistant.knowledge.unit_index import UnitIndex
 from assistant.plant import PlantSpec, load_plant
 from assistant.settings import Settings
 from assistant.sync.outbox import Outbox
@@ -117,6 +119,7 @@ class Services:
             n_batch=m.n_batch,
             seed=m.seed,
             name=self.llm_model.name,
+            chat_format=m.chat_format,
         )
 
     @cached_property
@@ -223,6 +226,7 @@ class Services:
             self.retriever,
             self.store,
             self.journal,
+            UnitSource(UnitIndex(self.db), self.embedder, self.store),
             telemetry=self.live.store if self.live is not None else None,
             plant=self.plant,
         )

@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from assistant.errors import ConfigError
+from models.chat_format import known_chat_formats, unknown_format_message
 
 DEFAULT_ASSET_PATTERN = r"\b[A-Z]{1,3}-\d{1,4}[A-Z]?\b"
 
@@ -57,6 +58,13 @@ class ModelSettings(_Section):
     n_batch: int = Field(256, ge=8, le=8192, description="Prompt evaluation batch size.")
     seed: int = Field(0, description="Sampling seed, for repeatable answers.")
     verify: bool = Field(True, description="Verify sha256 checksums when loading models.")
+    chat_format: str | None = Field(
+        None,
+        description=(
+            "Chat format of the LLM: unset = from the GGUF (its template, else guessed from its "
+            "metadata); or a llama-cpp-python format name such as 'gemma' or 'chatml'."
+        ),
+    )
 
     @field_validator("llm_sha256")
     @classmethod
@@ -64,6 +72,13 @@ class ModelSettings(_Section):
         if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
             raise ValueError("must be a 64-character hex sha256 digest")
         return value.lower() if value else value
+
+    @field_validator("chat_format")
+    @classmethod
+    def _known_chat_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in known_chat_formats():
+            raise ValueError(unknown_format_message(value))
+        return value
 
 
 class KnowledgeSettings(_Section):
@@ -111,6 +126,23 @@ class ChatSettings(_Section):
     stop: tuple[str, ...] = Field((), description="Extra stop sequences.")
     telemetry_lines: int = Field(
         8, ge=0, le=100, description="Most live telemetry lines [T#] given with a question."
+    )
+    answer_mode: Literal["extractive", "hybrid", "generative"] = Field(
+        "extractive",
+        description=(
+            "extractive: the answer quotes the documents' own words, no model call; hybrid: "
+            "the model may add one checked lead sentence before the quotes; generative: the "
+            "model writes the answer, every sentence strictly checked (for larger GGUFs)."
+        ),
+    )
+    max_quotes: int = Field(
+        5, ge=1, le=20, description="Most quoted units in an answer (a procedure counts as one)."
+    )
+    quote_floor: float = Field(
+        0.45,
+        ge=0.0,
+        le=1.0,
+        description="Relevance a quoted unit needs; below it the answer says it is not covered.",
     )
 
 

@@ -180,6 +180,21 @@ def status_preface(lines: Sequence[TelemetryLine], plant: PlantSpec, question: s
     return " ".join(sentences)
 
 
+def is_abnormal(line: TelemetryLine) -> bool:
+    """Return whether a live line is in alarm or outside its normal range."""
+    return line.state in ALARM_STATES or line.state == "outside normal"
+
+
+def alarm_terms(line: TelemetryLine) -> str:
+    """Return words that describe an abnormal live value, to search the documents with.
+
+    "Why is ST-101 alarming?" names no tag; the alarm does ("ST-101 differential pressure
+    high"), and the documents say what to do about that.
+    """
+    direction = "low" if line.state in ("lo", "lolo") else "high"
+    return f"{line.asset} {line.tag.replace('_', ' ')} {direction}"
+
+
 def render_block(lines: Sequence[TelemetryLine], now: float) -> str:
     """Render the telemetry block of the prompt."""
     header = f"Live telemetry (read at {clock_text(now)}):"

@@ -2,45 +2,64 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
 
 from assistant.chat.assets import AssetResolver
 from assistant.chat.citations import SentenceChecker, SentenceSplitter, cited_labels, is_looping
+from assistant.chat.extractive import Extract, Quote, UnitRanker, compose
+from assistant.chat.intent import question_intent
 from assistant.chat.live import (
     TelemetrySource,
+    alarm_terms,
+    is_abnormal,
     max_label,
     render_block,
     status_preface,
     telemetry_lines,
 )
-from assistant.chat.prompt import PROMPT_VERSION, SCAFFOLD_STOPS, plan_prompt
-from assistant.domain import Answer, Chunk, Citation, SearchHit, TelemetryLine, Timings
+from assistant.chat.prompt import PROMPT_VERSION, SCAFFOLD_STOPS, PromptPlan, plan_prompt
+from assistant.chat.quoting import UnitSource
+from assistant.chat.strict import check_strict, strip_scaffolding
+from assistant.domain import (
+    Answer,
+    AnswerUnit,
+    Chunk,
+    Citation,
+    SearchHit,
+    TelemetryLine,
+    Timings,
+)
 from assistant.errors import ChatError
 from assistant.journal import Journal, PassageRef, Turn
 from assistant.knowledge.retrieval import Retriever
+from assistant.knowledge.sentences import split_sentences
 from assistant.knowledge.store import ChunkStore
 from assistant.plant import PlantSpec
 from assistant.settings import ChatSettings
 from models.chat import ChatModel
+from models.types import Message
 
 NOT_COVERED = (
     "The plant documents I have do not cover this question, so I cannot answer it from them. "
     "Check that the right manuals are ingested ('shiftmate docs list') or ask a supervisor."
 )
-NOTHING_CHECKED = (
-    "No sentence of the generated answer could be checked against the sources (a figure or "
-    "claim was not found in them), so none is shown. The most relevant passages are listed "
-    "below."
-)
-NOTHING_CHECKED_LIVE = (
-    "No further sentence of the generated answer could be checked against the sources, so "
-    "none is shown."
-)
+NOT_COVERED_BEYOND_LIVE = "The plant documents I have say nothing more about this."
 ANSWER_MARGIN_TOKENS = 8
 MAX_ASSETS = 3
+QUOTE_PASSAGES = 8
+LEAD_MAX_TOKENS = 48
+LEAD_SYSTEM = (
+    "You write one short sentence that answers the operator's question from the quotes. "
+    "Use only figures, units and ids that appear in the quotes, copied exactly. Do not add "
+    "anything else."
+)
 
 TokenSink = Callable[[str], None]
 
@@ -56,6 +75,7 @@ class ChatService:
         retriever: Retriever,
         store: ChunkStore,
         journal: Journal,
+        units: UnitSource,
         *,
         telemetry: TelemetrySource | None = None,
         plant: PlantSpec | None = None,
@@ -67,6 +87,8 @@ class ChatService:
         self._retriever = retriever
         self._store = store
         self._journal = journal
+        self._units = units
+        self._ranker = UnitRanker(units.load)
         self._telemetry = telemetry
         self._plant = plant
         self._resolver = AssetResolver(plant) if plant is not None else None
@@ -95,26 +117,21 @@ class ChatService:
             self._journal.require(conversation_id)
             history = self._journal.turns(conversation_id)
         started = time.perf_counter()
-        hits = [
-            h
-            for h in self._retriever.search(question, k or self._settings.top_k)
-            if h.score >= self._settings.min_score
-        ]
-        retrieval_ms = (time.perf_counter() - started) * 1000
         lines = self._telemetry_lines(question, history)
+        wanted = k or self._settings.top_k
+        if self._settings.answer_mode != "generative":
+            wanted = max(wanted, QUOTE_PASSAGES)  # no prompt to fit: rank the units of more
+        query = " ".join([question, *(alarm_terms(line) for line in lines if is_abnormal(line))])
+        found, vector = self._retriever.search_with_vector(query, wanted)
+        hits = [h for h in found if h.score >= self._settings.min_score]
+        retrieval_ms = (time.perf_counter() - started) * 1000
         if not hits and not history and not lines:
             return self._not_covered(question, conversation_id, retrieval_ms, started, on_token)
-        return self._generate(
-            question,
-            conversation_id,
-            history,
-            hits,
-            lines,
-            retrieval_ms,
-            started,
-            on_token,
-            cancel,
-        )
+        turn = _TurnInput(question, conversation_id, history, hits, lines, vector, started)
+        turn.retrieval_ms = retrieval_ms
+        if self._settings.answer_mode == "generative":
+            return self._generate(turn, on_token, cancel)
+        return self._quote(turn, on_token, cancel, hybrid=self._settings.answer_mode == "hybrid")
 
     def _telemetry_lines(self, question: str, history: list[Turn]) -> list[TelemetryLine]:
         if self._telemetry is None or self._resolver is None:
@@ -136,49 +153,210 @@ class ChatService:
         ids = sorted({ref.chunk_id for t in history for ref in t.passages if ref.included})
         return {c.id: c for c in self._store.get(ids)}
 
-    def _generate(
-        self,
-        question: str,
-        conversation_id: str | None,
-        history: list[Turn],
-        hits: list[SearchHit],
-        lines: list[TelemetryLine],
-        retrieval_ms: float,
-        started: float,
-        on_token: TokenSink | None,
-        cancel: threading.Event | None,
-    ) -> Answer:
-        plan = plan_prompt(
-            question=question,
-            hits=hits,
-            history=history,
-            history_chunks=self._history_chunks(history),
+    def _plan(self, turn: _TurnInput) -> PromptPlan:
+        return plan_prompt(
+            question=turn.question,
+            hits=turn.hits,
+            history=turn.history,
+            history_chunks=self._history_chunks(turn.history),
             budget_tokens=self.budget_tokens,
             count=lambda messages: self._model.count_tokens(self._model.render(messages)),
             history_turns=self._settings.history_turns,
             followup_passages=self._settings.followup_passages,
-            telemetry_block=render_block(lines, self._clock()) if lines else "",
+            telemetry_block=render_block(turn.lines, self._clock()) if turn.lines else "",
         )
+
+    def _preface(self, turn: _TurnInput) -> str:
+        if self._plant is None:
+            return ""
+        return status_preface(turn.lines, self._plant, turn.question)
+
+    def _extract(self, turn: _TurnInput, plan: PromptPlan) -> tuple[Extract, dict[str, Chunk]]:
+        """Rank the units of this turn's passages (then the earlier visible ones) and choose."""
+        labels = {chunk.id: label for label, chunk in plan.visible.items()}
+        for ref in plan.passages:
+            labels.setdefault(ref.chunk_id, ref.label)
+        ordered: list[tuple[str, Chunk]] = []
+        for hit in turn.hits:
+            if hit.chunk.id in labels:
+                ordered.append((labels[hit.chunk.id], hit.chunk))
+        listed = {chunk.id for _, chunk in ordered}
+        ordered += [(label, c) for label, c in plan.visible.items() if c.id not in listed]
+        intent = question_intent(turn.question)
+        context = " ".join(
+            [
+                *(alarm_terms(line) for line in turn.lines if is_abnormal(line)),
+                *(t.question for t in turn.history[-1:]),
+            ]
+        )
+        scored = self._ranker.rank(
+            turn.question, turn.vector, ordered, context=context, intent=intent
+        )
+        extra: dict[str, Chunk] = {}
+        next_number = max((int(label[1:]) for label in labels.values()), default=0) + 1
+
+        def whole_list(
+            label: str, chunk: Chunk, group: int
+        ) -> list[tuple[str, Chunk, list[AnswerUnit]]]:
+            nonlocal next_number
+            parts = []
+            for part, units in self._units.whole_list(chunk, group):
+                part_label = labels.get(part.id)
+                if part_label is None:
+                    part_label = f"D{next_number}"
+                    next_number += 1
+                    labels[part.id] = part_label
+                    extra[part_label] = part
+                parts.append((part_label, part, units))
+            return parts
+
+        extract = compose(
+            scored,
+            intent,
+            floor=self._settings.quote_floor,
+            max_quotes=self._settings.max_quotes,
+            whole_list=whole_list,
+        )
+        return extract, extra
+
+    def _quote(
+        self,
+        turn: _TurnInput,
+        on_token: TokenSink | None,
+        cancel: threading.Event | None,
+        *,
+        hybrid: bool,
+    ) -> Answer:
+        """Answer with the documents' own words: code-written live values, then quotes."""
+        plan = self._plan(turn)
+        extract, extra = self._extract(turn, plan)
+        preface = self._preface(turn)
+        body = extract.render()
+        if not extract.covered:
+            if not preface:
+                return self._not_covered(
+                    turn.question, turn.conversation_id, turn.retrieval_ms, turn.started, on_token
+                )
+            body = NOT_COVERED_BEYOND_LIVE
+        shown = "\n".join(part for part in (preface, body) if part)
+        first = time.perf_counter()
+        if on_token is not None:
+            on_token(shown)
+        lead, raw = "", shown
+        refused: tuple[str, ...] = ()
+        if hybrid and extract.covered:
+            lead, raw, refused = self._lead(turn.question, extract, cancel)
+            if lead and on_token is not None:
+                on_token("\n" + lead)
+        text = "\n".join(part for part in (preface, lead, body) if part)
+        done = time.perf_counter()
+        visible = {**plan.visible, **extra}
+        citations = _quote_citations(extract.quotes, visible)
+        passages = list(plan.passages) + [
+            PassageRef(label, chunk.id, True) for label, chunk in extra.items()
+        ]
+        answer = Answer(
+            conversation_id=turn.conversation_id or "",
+            question=turn.question,
+            text=text,
+            citations=citations,
+            timings=Timings(
+                retrieval_ms=round(turn.retrieval_ms, 1),
+                ttft_ms=round((first - turn.started) * 1000, 1),
+                total_ms=round((done - turn.started) * 1000, 1),
+                prompt_tokens=plan.prompt_tokens if hybrid else 0,
+                completion_tokens=self._model.count_tokens(raw) if hybrid and raw else 0,
+            ),
+            withheld=refused,
+            telemetry=tuple(turn.lines),
+            cut=plan.cut,
+            covered=extract.covered or bool(preface),
+            mode="hybrid" if hybrid else "extractive",
+        )
+        return self._record(answer, raw, plan.user_message, passages)
+
+    def _lead(
+        self, question: str, extract: Extract, cancel: threading.Event | None
+    ) -> tuple[str, str, tuple[str, ...]]:
+        """Ask the model for one lead sentence; return (lead or "", raw text, refused)."""
+        quotes = "\n".join(q.render() for q in extract.quotes)
+        messages = [
+            Message("system", LEAD_SYSTEM),
+            Message("user", f"Quotes:\n{quotes}\n\nQuestion: {question}"),
+        ]
+        pieces = self._model.stream_prompt(
+            self._model.render(messages),
+            max_tokens=LEAD_MAX_TOKENS,
+            temperature=self._settings.temperature,
+            stop=[*SCAFFOLD_STOPS, "\n\n", *self._settings.stop],
+            cancel=cancel,
+            repeat_penalty=self._settings.repeat_penalty,
+        )
+        try:
+            raw = "".join(pieces)
+        finally:
+            pieces.close()
+        cleaned = strip_scaffolding(raw)
+        sentences = split_sentences(cleaned.replace("\n", " "))
+        if not sentences:
+            return "", raw, ()
+        lead = LABEL_TRAILER.sub("", sentences[0]).strip()
+        unit_texts = [u.text for q in extract.quotes for u in q.units]
+        if not lead or not check_strict(lead, unit_texts).ok:
+            return "", raw, (lead,) if lead else ()
+        labels = "".join(f"[{q.label}]" for q in extract.quotes[:1])
+        end = len(lead.rstrip(".!?"))
+        return f"{lead[:end]} {labels}{lead[end:] or '.'}", raw, ()
+
+    def _generate(
+        self,
+        turn: _TurnInput,
+        on_token: TokenSink | None,
+        cancel: threading.Event | None,
+    ) -> Answer:
+        """Let the model write the answer; show only sentences that pass the strict check.
+
+        If none passes, the answer falls back to the quotes (the fact, not a refusal).
+        """
+        plan = self._plan(turn)
         prompt = self._model.render(plan.messages)
         passages = {label: chunk.text for label, chunk in plan.visible.items()}
-        passages.update({line.id: line.text for line in lines})
+        passages.update({line.id: line.text for line in turn.lines})
+        unit_texts = {
+            label: [u.text for u in self._units.units_of(chunk)]
+            for label, chunk in plan.visible.items()
+        }
+        unit_texts.update({line.id: [line.text] for line in turn.lines})
         checker = SentenceChecker.for_context(
-            passages, [question, *passages.values(), *(t.question for t in history)]
+            passages,
+            [turn.question, *passages.values(), *(t.question for t in turn.history)],
         )
         splitter = SentenceSplitter()
         shown: list[str] = []
-        preface = status_preface(lines, self._plant, question) if self._plant is not None else ""
+        preface = self._preface(turn)
         if preface:
             shown.append(preface + " ")
             if on_token is not None:
                 on_token(preface + " ")
 
         def show(sentence: str) -> None:
-            checked = checker.check(sentence)
-            if checked is not None and checked.strip():
-                shown.append(checked)
-                if on_token is not None:
-                    on_token(checked)
+            cleaned = strip_scaffolding(sentence)
+            if not cleaned:
+                return
+            trailing = sentence[len(sentence.rstrip()) :] or " "
+            checked = checker.check(cleaned + trailing)
+            if checked is None or not checked.strip():
+                return
+            cited = [label for label in cited_labels(checked) if label in unit_texts]
+            pool = [text for label in cited for text in unit_texts[label]]
+            verdict = check_strict(checked, pool) if cited else None
+            if verdict is not None and not verdict.ok:
+                checker.withheld.append(checked.strip())
+                checker.unsupported_claims.append(f"{checked.strip()} ({verdict.reason})")
+                return
+            shown.append(checked)
+            if on_token is not None:
+                on_token(checked)
 
         first: float | None = None
         raw_parts: list[str] = []
@@ -208,33 +386,36 @@ class ChatService:
             checker.withheld.append(rest.strip())
         else:
             show(rest)
-        done = time.perf_counter()
         raw = "".join(raw_parts)
         text = "".join(shown).strip()
         cited = cited_labels(text)
         model_part = shown[1:] if preface else shown
-        if not any(cited_labels(sentence) for sentence in model_part):
-            # Nothing the model wrote survived with a citation (at most fragments such as
-            # "5. Clean", already streamed): say so and list the passages.
-            fallback = NOTHING_CHECKED if plan.visible else NOTHING_CHECKED_LIVE
-            if on_token is not None:  # streamed as the final text reads: one space before it
-                spaced = text and not "".join(shown)[-1:].isspace()
-                on_token(f" {fallback}" if spaced else fallback)
-            text = f"{text} {fallback}".strip()
-            cited += [label for label in list(plan.visible)[:3] if label not in cited]
-        citations = tuple(
-            _citation(label, plan.visible[label]) for label in cited if label in plan.visible
+        extra: dict[str, Chunk] = {}
+        quotes: tuple[Quote, ...] = ()
+        if not any(cited_labels(sentence) for sentence in model_part) and plan.visible:
+            # Nothing the model wrote survived with a citation: quote the documents instead.
+            extract, extra = self._extract(turn, plan)
+            quotes = extract.quotes
+            body = extract.render() if extract.covered else NOT_COVERED_BEYOND_LIVE
+            if on_token is not None:
+                on_token(("\n" if text else "") + body)
+            text = "\n".join(part for part in (text, body) if part)
+            cited = [label for label in cited if label not in {q.label for q in quotes}]
+        done = time.perf_counter()
+        visible = {**plan.visible, **extra}
+        citations = _quote_citations(quotes, visible) + tuple(
+            _citation(label, visible[label]) for label in cited if label in visible
         )
         timings = Timings(
-            retrieval_ms=round(retrieval_ms, 1),
-            ttft_ms=round(((first or done) - started) * 1000, 1),
-            total_ms=round((done - started) * 1000, 1),
+            retrieval_ms=round(turn.retrieval_ms, 1),
+            ttft_ms=round(((first or done) - turn.started) * 1000, 1),
+            total_ms=round((done - turn.started) * 1000, 1),
             prompt_tokens=plan.prompt_tokens,
             completion_tokens=self._model.count_tokens(raw) if raw else 0,
         )
         answer = Answer(
-            conversation_id=conversation_id or "",
-            question=question,
+            conversation_id=turn.conversation_id or "",
+            question=turn.question,
             text=text,
             citations=citations,
             timings=timings,
@@ -243,10 +424,14 @@ class ChatService:
             unsupported_claims=tuple(checker.unsupported_claims),
             withheld=tuple(w for w in checker.withheld if w),
             stopped_looping=looped,
-            telemetry=tuple(lines),
+            telemetry=tuple(turn.lines),
             cut=plan.cut,
+            mode="generative",
         )
-        return self._record(answer, raw, plan.user_message, list(plan.passages))
+        refs = list(plan.passages) + [
+            PassageRef(label, chunk.id, True) for label, chunk in extra.items()
+        ]
+        return self._record(answer, raw, plan.user_message, refs)
 
     def _not_covered(
         self,
@@ -291,11 +476,53 @@ class ChatService:
                 "stopped_looping": answer.stopped_looping,
                 "cut": list(answer.cut),
                 "covered": answer.covered,
+                "mode": answer.mode,
             },
             prompt_version=PROMPT_VERSION,
             model_sha256=self._model_sha256,
         )
         return replace(answer, conversation_id=conversation_id, turn_id=turn_id)
+
+
+@dataclass(slots=True)
+class _TurnInput:
+    """What one question brings to the answer: its history, passages, live lines, vector."""
+
+    question: str
+    conversation_id: str | None
+    history: list[Turn]
+    hits: list[SearchHit]
+    lines: list[TelemetryLine]
+    vector: npt.NDArray[np.float32]
+    started: float
+    retrieval_ms: float = 0.0
+
+
+LABEL_TRAILER = re.compile(r"\s*\[[A-Z]\d+(?:\s*[,;]\s*[A-Z]\d+)*\]")
+
+
+def _quote_citations(quotes: Sequence[Quote], visible: dict[str, Chunk]) -> tuple[Citation, ...]:
+    """Return one citation per quoted passage, with the exact quoted text and its offsets."""
+    citations = []
+    for quote in quotes:
+        chunk = visible.get(quote.label, quote.chunk)
+        start = min(a for a, _ in quote.spans)
+        end = max(b for _, b in quote.spans)
+        citations.append(
+            Citation(
+                id=quote.label,
+                chunk_id=chunk.id,
+                source=chunk.source,
+                section=chunk.section,
+                page=chunk.page,
+                text=chunk.text,
+                quote=chunk.text[start:end],
+                start=start,
+                end=end,
+                spans=quote.spans,
+            )
+        )
+    return tuple(citations)
 
 
 def _citation(label: str, chunk: Chunk) -> Citation:

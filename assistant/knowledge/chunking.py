@@ -12,20 +12,10 @@ from collections.abc import Iterable, Iterator
 from itertools import groupby
 
 from assistant.domain import Chunk, LoadedDocument, TextBlock
-
-
-def _word_set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
+from assistant.knowledge.sentences import split_sentences
 
 _HARD_FACTOR = 1.5
 _BLOCK_SEPARATOR = "\n\n"
-_SENTENCE_END = re.compile(r"[.!?][\"')\]\u2019\u201d]*(?=\s+[\"'(\[\u2018\u201c]?[A-Z0-9§])")
-_ABBREVIATIONS = _word_set(
-    "e.g. i.e. etc. vs. no. nos. fig. figs. approx. ref. refs. vol. pp. p. para. min. "
-    "max. mr. mrs. ms. dr. st. jan. feb. mar. apr. jun. jul. aug. sep. sept. oct. "
-    "nov. dec. inc. ltd. co. corp. dept. ca."
-)
 
 
 def find_assets(text: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
@@ -91,6 +81,8 @@ def _split_block(text: str, target: int) -> list[str]:
     """Split one block into parts of at most ``target`` characters (one unit may reach 1.5x)."""
     if len(text) <= target:
         return [text] if text else []
+    if _is_table(text):
+        return _split_table(text, target)
     parts: list[str] = []
     current = ""
     for separator, unit in _units(text, target):
@@ -106,30 +98,36 @@ def _split_block(text: str, target: int) -> list[str]:
     return parts
 
 
+def _is_table(text: str) -> bool:
+    lines = text.split("\n")
+    return len(lines) >= 3 and all("|" in line for line in lines)
+
+
+def _split_table(text: str, target: int) -> list[str]:
+    """Split a table between rows; every part repeats the header row, so each row keeps it."""
+    header, *rows = text.split("\n")
+    parts: list[str] = []
+    current = ""
+    for row in rows:
+        if current and len(current) + 1 + len(row) > target:
+            parts.append(current)
+            current = ""
+        current = f"{current}\n{row}" if current else f"{header}\n{row}"
+    if current:
+        parts.append(current)
+    return parts
+
+
 def _units(text: str, target: int) -> Iterator[tuple[str, str]]:
     """Yield (separator before, unit): lines, then sentences, then word runs, then slices."""
     hard = int(target * _HARD_FACTOR)
     for line_index, line in enumerate(text.split("\n")):
         separator = "\n" if line_index else ""
-        for sentence in _sentences(line.strip()):
+        for sentence in split_sentences(line.strip()):
             pieces = [sentence] if len(sentence) <= hard else _word_runs(sentence, target)
             for piece in pieces:
                 yield separator, piece
                 separator = " "
-
-
-def _sentences(text: str) -> list[str]:
-    """Split text after sentence-ending punctuation that is not an abbreviation."""
-    sentences: list[str] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        word = text[start : match.start() + 1].rsplit(None, 1)[-1].lower()
-        if word in _ABBREVIATIONS or re.fullmatch(r"\(?[a-z]\.", word):
-            continue
-        sentences.append(text[start : match.end()].strip())
-        start = match.end()
-    sentences.append(text[start:].strip())
-    return [sentence for sentence in sentences if sentence]
 
 
 def _word_runs(text: str, target: int) -> list[str]:

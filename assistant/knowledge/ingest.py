@@ -16,17 +16,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from assistant.db import Database
-from assistant.domain import Chunk
+from assistant.domain import AnswerUnit, Chunk
 from assistant.errors import DocumentError, KnowledgeError
 from assistant.knowledge.chunking import chunk_document, embedding_text
 from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.manifest import Manifest, ManifestEntry, now_iso
 from assistant.knowledge.store import ChunkStore
+from assistant.knowledge.unit_index import UnitIndex
+from assistant.knowledge.units import chunk_units, unit_embedding_text
 from assistant.settings import KnowledgeSettings
 from connectors.documents import SUPPORTED_SUFFIXES, load_document
 from models.embedder import Embedder
 
+Vectors = npt.NDArray[np.float32]
 Status = Literal["added", "updated", "unchanged", "failed", "removed"]
 Progress = Callable[[int, int, str], None]
 
@@ -158,6 +164,8 @@ class Ingestor:
         if not chunks:
             return FileOutcome(source, "failed", reason="empty: no text to index")
         self._store_chunks(chunks)
+        units = [unit for chunk in chunks for unit in chunk_units(chunk)]
+        unit_vectors = self._embed_units(chunks, units)
         old_ids = previous.chunk_ids if previous is not None else ()
         self._store.delete(sorted(set(old_ids) - {c.id for c in chunks}))
         entry = ManifestEntry(
@@ -171,6 +179,7 @@ class Ingestor:
         )
         with self._db.transaction() as conn:
             LexicalIndex.replace(conn, old_ids, [(c.id, embedding_text(c)) for c in chunks])
+            UnitIndex.replace(conn, {*old_ids, *(c.id for c in chunks)}, units, unit_vectors)
             Manifest.put(conn, entry)
         return FileOutcome(source, "updated" if previous else "added", chunks=len(chunks))
 
@@ -180,6 +189,13 @@ class Ingestor:
             part = chunks[start : start + batch]
             vectors = self._embedder.embed([embedding_text(c) for c in part])
             self._store.upsert(part, vectors)
+
+    def _embed_units(self, chunks: Sequence[Chunk], units: Sequence[AnswerUnit]) -> Vectors:
+        by_id = {chunk.id: chunk for chunk in chunks}
+        texts = [unit_embedding_text(by_id[u.chunk_id], u) for u in units]
+        batch = self._settings.embed_batch
+        parts = [self._embedder.embed(texts[i : i + batch]) for i in range(0, len(texts), batch)]
+        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
     def _prune(self, roots: Sequence[Path]) -> list[FileOutcome]:
         resolved = [r.expanduser().resolve() for r in roots]
@@ -201,5 +217,6 @@ class Ingestor:
         self._store.delete(list(entry.chunk_ids))
         with self._db.transaction() as conn:
             LexicalIndex.replace(conn, entry.chunk_ids, [])
+            UnitIndex.replace(conn, entry.chunk_ids, [], None)
             Manifest.remove(conn, entry.path)
         return entry

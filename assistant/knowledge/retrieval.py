@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from assistant.domain import SearchHit
 from assistant.errors import KnowledgeError
 from assistant.knowledge.lexical import LexicalIndex
@@ -41,8 +44,20 @@ class Retriever:
         """Return the top-k passages for one question, best first."""
         return self.search_many([query], k)[0]
 
+    def search_with_vector(
+        self, query: str, k: int = 5
+    ) -> tuple[list[SearchHit], npt.NDArray[np.float32]]:
+        """Return the top-k passages and the question's embedding (for ranking units)."""
+        hits, vectors = self._search([query], k)
+        return hits[0], vectors[0]
+
     def search_many(self, queries: Sequence[str], k: int = 5) -> list[list[SearchHit]]:
         """Return the top-k passages for each question (one batched embedding call)."""
+        return self._search(queries, k)[0]
+
+    def _search(
+        self, queries: Sequence[str], k: int
+    ) -> tuple[list[list[SearchHit]], npt.NDArray[np.float32]]:
         if k < 1:
             raise KnowledgeError(f"k must be at least 1 (got {k})")
         cleaned = [q.strip() for q in queries]
@@ -59,4 +74,4 @@ class Retriever:
             missing = [i for i in order if i not in by_id]
             by_id.update({h.chunk.id: h for h in self._store.get_scored(missing, vector)})
             results.append([by_id[i] for i in order if i in by_id])
-        return results
+        return results, vectors

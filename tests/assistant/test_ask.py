@@ -3,42 +3,123 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
 from assistant.chat.citations import numbers_in
-from assistant.chat.service import NOT_COVERED, NOTHING_CHECKED
+from assistant.chat.service import NOT_COVERED
+from assistant.chat.strict import check_strict
+from assistant.domain import Answer
 from assistant.errors import ChatError
+from assistant.knowledge.sentences import split_sentences
 from assistant.services import Services
+from tests.conftest import SAMPLE_PLANT, ServicesFactory
+
+MANUAL = SAMPLE_PLANT / "pump-p101-p102-om-manual.md"
 
 
-def test_answer_cites_passages_that_were_given(plant_services: Services) -> None:
-    streamed: list[str] = []
-    question = "How much grease goes into the P-101 bearings?"
-    answer = plant_services.chat.ask(question, on_token=streamed.append)
-    assert answer.covered and answer.text
-    assert "".join(streamed).strip() == answer.text, "what streams is the checked answer"
-    assert answer.citations
-    turn = plant_services.journal.turns(answer.conversation_id)[0]
-    given = {p.label for p in turn.passages}
-    labels_in_text = set(re.findall(r"\[(D\d+)\]", answer.text))
-    assert labels_in_text <= given
-    if answer.text.endswith(NOTHING_CHECKED):
-        # No sentence the model wrote survived with a citation (invented figures or claims no
-        # passage supports): the top passages are listed instead, and what was withheld is
-        # reported.
-        assert answer.withheld
-    else:
-        assert labels_in_text == {c.id for c in answer.citations}
-    given_chunks = plant_services.store.get([p.chunk_id for p in turn.passages])
-    sources = [question, *(c.text for c in given_chunks)]
-    known = set().union(*(numbers_in(text) for text in sources))
-    assert numbers_in(answer.text) <= known, "every figure shown comes from a passage given"
+def _manual_steps(heading: str) -> list[str]:
+    """Return the numbered steps under a heading of the sample manual, read from the file."""
+    text = MANUAL.read_text(encoding="utf-8")
+    section = text.split(f"### {heading}\n", 1)[1].split("\n#", 1)[0]
+    return [line.strip() for line in section.splitlines() if re.match(r"\d+\. ", line)]
+
+
+def _assert_quotes_are_exact(answer: Answer) -> None:
     for citation in answer.citations:
-        assert citation.source.endswith((".md", ".csv"))
-        assert citation.text
+        assert citation.quote, citation
+        assert citation.start is not None and citation.end is not None
+        assert citation.text[citation.start : citation.end] == citation.quote
+        for start, end in citation.spans:
+            assert citation.start <= start < end <= citation.end
+
+
+def test_extractive_answer_quotes_the_table_rows_that_hold_the_figures(
+    plant_services: Services,
+) -> None:
+    streamed: list[str] = []
+    question = "How much grease do the P-101 bearings take?"
+    answer = plant_services.chat.ask(question, on_token=streamed.append)
+    assert answer.mode == "extractive" and answer.covered
+    assert "".join(streamed).strip() == answer.text, "what streams is the answer"
+    assert "Pump-end 6311-C3: Quantity per regrease 17 g" in answer.text
+    assert "Coupling-end pair 7311 BECBM: Quantity per regrease 35 g (17.5 g per bearing)" in (
+        answer.text
+    )
+    _assert_quotes_are_exact(answer)
+    labels_in_text = set(re.findall(r"\[(D\d+)\]", answer.text))
+    assert labels_in_text == {c.id for c in answer.citations}
+    quoted = " ".join(c.quote for c in answer.citations)
+    assert numbers_in(answer.text) <= numbers_in(quoted), "every figure is in a quoted span"
+    turn = plant_services.journal.turns(answer.conversation_id)[0]
+    assert turn.citations[0]["quote"] == answer.citations[0].quote
+    assert turn.checks["mode"] == "extractive"
     t = answer.timings
     assert 0 < t.retrieval_ms <= t.ttft_ms <= t.total_ms
+    assert t.completion_tokens == 0, "the extractive body needs no model call"
+
+
+def test_a_procedure_question_gets_the_whole_list_as_written(plant_services: Services) -> None:
+    answer = plant_services.chat.ask("How do I clean strainer ST-101?")
+    steps = _manual_steps("7.3 Cleaning steps")
+    assert len(steps) == 10
+    body = [line for line in answer.text.splitlines() if re.match(r"\d+\. ", line)]
+    assert [re.sub(r" \[D\d+\]$", "", line) for line in body] == steps
+    assert all(c.section.endswith("7.3 Cleaning steps") for c in answer.citations)
+    _assert_quotes_are_exact(answer)
+
+
+def test_the_answer_names_the_right_isolation_point(plant_services: Services) -> None:
+    answer = plant_services.chat.ask("Where is the main power isolation point for motor M-101?")
+    assert "MCC-1 cubicle 4B switch-disconnector" in answer.text
+    assert "cubicle 4C" not in answer.text
+
+
+def test_a_plant_question_the_documents_do_not_answer_says_so(plant_services: Services) -> None:
+    answer = plant_services.chat.ask("What is the boiler feedwater pH limit?")
+    assert not answer.covered
+    assert answer.text == NOT_COVERED
+
+
+def test_hybrid_lead_is_shown_only_when_it_passes_the_strict_check(
+    make_services: ServicesFactory, plant_template: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(plant_template, tmp_path / "hybrid")
+    services = make_services("hybrid", chat={"answer_mode": "hybrid"})
+    answer = services.chat.ask("At what differential pressure should ST-101 be cleaned?")
+    assert answer.mode == "hybrid"
+    quote = "reaches 0.35 bar with the pump delivering at least 280 m3/h"
+    assert quote in answer.text, "the quotes are there whatever the model writes"
+    lead = answer.text.split("\n", 1)[0]
+    units = [c.quote for c in answer.citations]
+    if quote not in lead:  # the model's lead sentence was shown: it must pass the check
+        assert check_strict(lead, units).ok, lead
+    else:
+        assert answer.withheld or answer.text.startswith("\u201c")
+    assert answer.timings.completion_tokens > 0, "the model was asked for a lead"
+    for sentence in answer.withheld:
+        assert not check_strict(sentence, units).ok
+
+
+def test_generative_mode_shows_only_strictly_checked_sentences(
+    make_services: ServicesFactory, plant_template: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(plant_template, tmp_path / "gen")
+    services = make_services("gen", chat={"answer_mode": "generative"})
+    answer = services.chat.ask("How much grease do the P-101 bearings take?")
+    assert answer.mode == "generative" and answer.citations
+    assert "could be checked" not in answer.text and "The passage is" not in answer.text
+    assert "<|im_end|>" not in answer.text
+    by_label = {c.id: c for c in answer.citations}
+    for sentence in split_sentences(answer.text.replace("\n", " ")):
+        labels = re.findall(r"\[(D\d+)\]", sentence)
+        if not labels or sentence.startswith("\u201c"):
+            continue
+        texts = [by_label[label].text for label in labels if label in by_label]
+        assert numbers_in(sentence) <= set().union(*(numbers_in(t) for t in texts)), sentence
+    t = answer.timings
     assert t.prompt_tokens > 100 and t.completion_tokens > 0
 
 
@@ -76,12 +157,8 @@ def test_follow_up_reuses_labels_and_is_journaled(plant_services: Services) -> N
 
 
 def test_prompt_fits_the_context_with_a_long_question_and_many_passages(
-    make_services,
-    plant_template,
-    tmp_path,  # type: ignore[no-untyped-def]
+    make_services: ServicesFactory, plant_template: Path, tmp_path: Path
 ) -> None:
-    import shutil
-
     shutil.copytree(plant_template, tmp_path / "small")
     services = make_services("small", models={"n_ctx": 1024}, chat={"top_k": 20, "max_tokens": 64})
     question = "How should the P-101 pump strainer be cleaned? " + " ".join(

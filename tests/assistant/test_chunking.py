@@ -133,14 +133,18 @@ def test_a_sentence_up_to_one_and_a_half_targets_stays_whole() -> None:
     assert chunk.text == sentence
 
 
-def test_table_blocks_split_at_row_boundaries() -> None:
-    rows = "\n".join(f"PT-{n} | {n} bar | pressure transmitter" for n in range(20))
+def test_table_blocks_split_at_row_boundaries_and_repeat_the_header() -> None:
+    header = "Tag | Limit | Kind"
+    rows = [f"PT-{n} | {n} bar | pressure transmitter" for n in range(20)]
 
-    chunks = _chunk(_doc(TextBlock(rows, ("Limits",))), target=120)
+    chunks = _chunk(_doc(TextBlock("\n".join([header, *rows]), ("Limits",))), target=120)
 
     assert len(chunks) > 1
-    assert all(line.startswith("PT-") for c in chunks for line in c.text.split("\n"))
-    assert "\n".join(c.text for c in chunks) == rows
+    for chunk in chunks:
+        first, *rest = chunk.text.split("\n")
+        assert first == header, "every part of a cut table keeps its header row"
+        assert rest and all(line.startswith("PT-") for line in rest)
+    assert [line for c in chunks for line in c.text.split("\n")[1:]] == rows
 
 
 def test_assets_are_found_in_section_and_text() -> None:
