@@ -13,7 +13,6 @@ from assistant.chat.service import NOT_COVERED
 from assistant.chat.strict import check_strict
 from assistant.domain import Answer
 from assistant.errors import ChatError
-from assistant.knowledge.sentences import split_sentences
 from assistant.services import Services
 from tests.conftest import SAMPLE_PLANT, ServicesFactory
 
@@ -113,12 +112,13 @@ def test_generative_mode_shows_only_strictly_checked_sentences(
     assert "could be checked" not in answer.text and "The passage is" not in answer.text
     assert "<|im_end|>" not in answer.text
     by_label = {c.id: c for c in answer.citations}
-    for sentence in split_sentences(answer.text.replace("\n", " ")):
-        labels = re.findall(r"\[(D\d+)\]", sentence)
-        if not labels or sentence.startswith("\u201c"):
-            continue
-        texts = [by_label[label].text for label in labels if label in by_label]
-        assert numbers_in(sentence) <= set().union(*(numbers_in(t) for t in texts)), sentence
+    model_lines = [line for line in answer.text.splitlines() if not line.startswith("\u201c")]
+    for line in model_lines:
+        for match in re.finditer(r"([^.!?]*[.!?])\s*((?:\[D\d+\])+)", line):
+            sentence, labels = match.group(1), re.findall(r"D\d+", match.group(2))
+            texts = [by_label[label].text for label in labels if label in by_label]
+            known = set().union(*(numbers_in(t) for t in texts))
+            assert numbers_in(sentence) <= known, sentence
     t = answer.timings
     assert t.prompt_tokens > 100 and t.completion_tokens > 0
 
@@ -137,13 +137,17 @@ def test_empty_question_and_unknown_conversation(plant_services: Services) -> No
         plant_services.chat.ask("How do I start P-101?", "nope")
 
 
-def test_follow_up_reuses_labels_and_is_journaled(plant_services: Services) -> None:
-    first = plant_services.chat.ask("How do I lock out pump P-101?")
-    second = plant_services.chat.ask(
+def test_follow_up_reuses_labels_and_is_journaled(
+    make_services: ServicesFactory, plant_template: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(plant_template, tmp_path / "follow")
+    services = make_services("follow", chat={"answer_mode": "generative"})
+    first = services.chat.ask("How do I lock out pump P-101?")
+    second = services.chat.ask(
         "Which valves are closed for the P-101 lockout?", first.conversation_id
     )
     assert second.conversation_id == first.conversation_id
-    turns = plant_services.journal.turns(first.conversation_id)
+    turns = services.journal.turns(first.conversation_id)
     assert [t.question for t in turns] == [first.question, second.question]
     first_labels = {p.chunk_id: p.label for p in turns[0].passages}
     for ref in turns[1].passages:
@@ -160,7 +164,11 @@ def test_prompt_fits_the_context_with_a_long_question_and_many_passages(
     make_services: ServicesFactory, plant_template: Path, tmp_path: Path
 ) -> None:
     shutil.copytree(plant_template, tmp_path / "small")
-    services = make_services("small", models={"n_ctx": 1024}, chat={"top_k": 20, "max_tokens": 64})
+    services = make_services(
+        "small",
+        models={"n_ctx": 1024},
+        chat={"top_k": 20, "max_tokens": 64, "answer_mode": "generative"},
+    )
     question = "How should the P-101 pump strainer be cleaned? " + " ".join(
         f"Also consider item {i} of the checklist." for i in range(60)
     )
