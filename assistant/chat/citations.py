@@ -17,12 +17,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from assistant.knowledge.sentences import sentence_spans
+
 LABEL_GROUP = re.compile(r"\s?\[\s*((?:[A-Z]\d+)(?:\s*[,;]\s*[A-Z]\d+)*)\s*\]")
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w])")
 TAG_LIKE = re.compile(r"\b[A-Za-z]{1,4}-\d+[A-Za-z]?\b")
 LIST_MARKER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
-BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n+")
-BARE_MARKER = re.compile(r"^\s*(?:\d+|[a-zA-Z])[.)]\s*$")
 WORD = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
 _STOPWORD_TEXT = (
     "a an the and or of to in on at for by with from is are was were be been it its this that "
@@ -100,7 +100,11 @@ def is_looping(text: str) -> bool:
 
 
 class SentenceSplitter:
-    """Cuts streamed text into finished sentences (each with its trailing white space)."""
+    """Cuts streamed text into finished sentences (each with its trailing white space).
+
+    It uses the project's one sentence splitter (:mod:`assistant.knowledge.sentences`): a
+    sentence is finished once the next one has begun, or at a line break.
+    """
 
     def __init__(self) -> None:
         self._buffer = ""
@@ -109,22 +113,28 @@ class SentenceSplitter:
         """Add streamed text; return the sentences it completed."""
         self._buffer += piece
         done: list[str] = []
-        start = 0
-        for match in BOUNDARY.finditer(self._buffer):
-            candidate = self._buffer[start : match.end()]
-            if BARE_MARKER.match(candidate.strip() + " ") and "\n" not in match.group(0):
-                continue  # "1." of a numbered list is not a sentence
-            if match.end() == len(self._buffer) and "\n" not in match.group(0):
-                break  # white space at the very end: the next piece may continue the number
-            done.append(candidate)
-            start = match.end()
-        self._buffer = self._buffer[start:]
+        while (cut := _first_boundary(self._buffer)) is not None:
+            done.append(self._buffer[:cut])
+            self._buffer = self._buffer[cut:]
         return done
 
     def flush(self) -> str:
         """Return what is left (an unfinished last sentence)."""
         rest, self._buffer = self._buffer, ""
         return rest
+
+
+def _first_boundary(text: str) -> int | None:
+    """Return where the first finished sentence of a stream ends (after its white space)."""
+    newline = text.find("\n")
+    line_end = newline if newline >= 0 else len(text)
+    spans = sentence_spans(text, 0, line_end)
+    if len(spans) >= 2:
+        return spans[1][0]
+    if newline >= 0:
+        rest = len(text) - len(text[newline:].lstrip("\n"))
+        return rest if text[:newline].strip() else (rest if rest < len(text) else None)
+    return None
 
 
 @dataclass

@@ -104,3 +104,27 @@ def test_stale_data_is_said_plainly(
     assert line.state == "stale"
     assert "STALE" in line.text
     assert "is stale: the last value, 88 °C" in answer.text
+
+
+def test_why_is_it_alarming_gives_the_live_value_then_the_documents_rule(
+    live_services: Services,
+) -> None:
+    live_services.chat  # noqa: B018 - load the models before the readings, so none goes stale
+    store = live_services.live.store  # type: ignore[union-attr]
+    now = time.time()
+    for i in range(61):
+        value = round(0.2 + 0.17 * i / 60, 3)
+        store.add(Reading("ST-101", "differential_pressure", value, now - 60 + i, "bar"))
+
+    answer = live_services.chat.ask("Why is ST-101 alarming and what should I do?")
+    first_line, *rest = answer.text.splitlines()
+    assert first_line.startswith(
+        "ST-101 differential pressure is 0.37 bar, above its hi alarm limit of 0.35 bar [T"
+    )
+    body = "\n".join(rest)
+    assert "Clean the strainer when its `differential_pressure` reaches 0.35 bar" in body
+    assert "Do not let a strainer run above 0.50 bar; change over to the other pump first" in body
+    rule = next(
+        c for c in answer.citations if c.section.endswith("7.2 Differential-pressure trigger")
+    )
+    assert rule.text[rule.start : rule.end] == rule.quote
