@@ -139,10 +139,16 @@ class ChatSettings(_Section):
         5, ge=1, le=20, description="Most quoted units in an answer (a procedure counts as one)."
     )
     quote_floor: float = Field(
-        0.45,
+        0.34,
         ge=0.0,
         le=1.0,
         description="Relevance a quoted unit needs; below it the answer says it is not covered.",
+    )
+    confident_score: float = Field(
+        0.45,
+        ge=0.0,
+        le=1.0,
+        description="Below this relevance the quotes are introduced as the closest passages.",
     )
 
 

@@ -22,7 +22,7 @@ from assistant.knowledge.sentences import sentence_spans
 LABEL_GROUP = re.compile(r"\s?\[\s*((?:[A-Z]\d+)(?:\s*[,;]\s*[A-Z]\d+)*)\s*\]")
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w])")
 TAG_LIKE = re.compile(r"\b[A-Za-z]{1,4}-\d+[A-Za-z]?\b")
-LIST_MARKER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
+LIST_MARKER = re.compile(r"(?:^|(?<=[\u201c\"(]))\s*\d+[.)]\s", re.MULTILINE)
 WORD = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
 _STOPWORD_TEXT = (
     "a an the and or of to in on at for by with from is are was were be been it its this that "

@@ -30,7 +30,7 @@ from assistant.chat.citations import content_words
 from assistant.chat.intent import Intent, question_intent
 from assistant.chat.strict import FIGURE, IDENTIFIER, negates
 from assistant.domain import AnswerUnit, Chunk
-from assistant.knowledge.units import quote_text
+from assistant.knowledge.units import header_span, quote_text
 
 Vector = npt.NDArray[np.float32]
 UnitLoader = Callable[[Sequence[Chunk]], Mapping[str, list[tuple[AnswerUnit, Vector]]]]
@@ -48,6 +48,8 @@ BONUS_ASSET = 0.05
 PENALTY_NO_FIGURE = 0.06
 SAME_GROUP_RATIO = 0.7
 SAME_PASSAGE_RATIO = 0.75
+SPECIFIC_PASSAGE_RATIO = 0.88
+SPECIFIC_QUOTES = 3
 OTHER_PASSAGE_RATIO = 0.93
 LIST_VOTES = 3
 PROCEDURE_MARGIN = 0.08
@@ -74,6 +76,7 @@ _LOCATION_CUE = re.compile(
 _IMPERATIVE = re.compile(
     r"^(?:\d+[.)]\s*)?(?:do not|never|always|if|when|at|above|below)?\s*,?\s*[A-Z][a-z]+\b"
 )
+OUTLINE_NUMBER = re.compile(r"^(?:\(?[0-9A-Za-z]{1,3}[.)]\)?)*(?:\d+(?:\.\d+)*\.?)?\s+")
 ASSET_TAG = re.compile(r"\b[A-Z]{1,4}-\d{1,5}[A-Z]?\b")
 _NOT_VERB = frozenset(
     [
@@ -144,8 +147,15 @@ class Quote:
 
     @property
     def spans(self) -> tuple[tuple[int, int], ...]:
-        """Return the (start, end) offsets of the quoted units in the passage."""
-        return tuple((u.start, u.end) for u in self.units)
+        """Return the (start, end) offsets of the quoted units in the passage; a table row
+        brings its table's header row, whose cells its rendering repeats."""
+        spans: list[tuple[int, int]] = []
+        for unit in self.units:
+            header = header_span(self.chunk.text, unit)
+            if header is not None and header not in spans:
+                spans.append(header)
+            spans.append((unit.start, unit.end))
+        return tuple(sorted(spans))
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +165,10 @@ class Extract:
     quotes: tuple[Quote, ...]
     best: float
     procedure: bool = False
+
+    def confident(self, threshold: float) -> bool:
+        """Return whether the best unit is clearly relevant (not just above the floor)."""
+        return self.best >= threshold
 
     @property
     def covered(self) -> bool:
@@ -168,7 +182,8 @@ class Extract:
 
 def _heading(chunk: Chunk) -> str:
     heading = chunk.section.rsplit(" > ", 1)[-1] if chunk.section else chunk.title
-    return f"{heading}:" if heading else "From the document:"
+    heading = OUTLINE_NUMBER.sub("", heading).strip()  # "7.3 Cleaning steps": the citation
+    return f"{heading}:" if heading else "From the document:"  # says where; no stray figure
 
 
 class UnitRanker:
@@ -289,16 +304,20 @@ def compose(
     floor: float,
     max_quotes: int,
     whole_list: Callable[[str, Chunk, int], list[tuple[str, Chunk, list[AnswerUnit]]]],
+    list_after: Callable[[str, Chunk, AnswerUnit], tuple[str, Chunk, int] | None],
 ) -> Extract:
     """Choose the units to quote, or none when the best is below the floor.
 
     ``whole_list`` returns a list's parts (label, chunk, units) in order, across the
-    neighbouring chunks when chunking cut the list.
+    neighbouring chunks when chunking cut the list; ``list_after`` finds the list a lead-in
+    line ("... as follows:") introduces, in its chunk or the next.
     """
     if not scored or scored[0].score < floor:
         return Extract((), scored[0].score if scored else 0.0)
     top = scored[0]
     group = _answering_list(scored, intent)
+    if group is None and top.unit.text.rstrip().endswith(":"):
+        group = list_after(top.label, top.chunk, top.unit)
     if group is not None:
         parts = whole_list(*group)
         quotes = [
@@ -312,6 +331,9 @@ def compose(
             for i, (label, chunk, items) in enumerate(parts)
         ]
         return Extract(tuple(quotes), top.score, procedure=True)
+    specific = _is_specific(intent)
+    if specific:
+        max_quotes = min(max_quotes, SPECIFIC_QUOTES)
     primary = _primary_passage(scored)
     lead = next(s for s in scored if s.label == primary)
     chosen = [lead]
@@ -324,7 +346,7 @@ def compose(
             break
         if _key(candidate.unit) in seen:
             continue
-        needed = _needed(chosen, candidate, top)
+        needed = _needed(chosen, candidate, top, specific)
         if candidate.label != primary:
             needed = max(needed, floor)  # a unit of the answering passage needs only its share
         if candidate.score < needed:
@@ -349,7 +371,16 @@ def _primary_passage(scored: Sequence[ScoredUnit]) -> str:
     return max(best, key=lambda label: best[label][0] + 0.5 * sum(best[label][1:]))
 
 
-def _needed(chosen: Sequence[ScoredUnit], candidate: ScoredUnit, top: ScoredUnit) -> float:
+def _is_specific(intent: Intent) -> bool:
+    """Return whether a question asks for one thing (a value, a time, a place, a person, a yes
+    or no) rather than an explanation or what to do."""
+    asks_one = intent.figure or intent.time or intent.location or intent.who or intent.yes_no
+    return asks_one and not (intent.reason or intent.action or intent.procedure)
+
+
+def _needed(
+    chosen: Sequence[ScoredUnit], candidate: ScoredUnit, top: ScoredUnit, specific: bool
+) -> float:
     """Return the score a further unit needs: rows of a table and units of a passage already
     quoted are parallel facts (a share of that unit's score); another passage must nearly tie
     with the best unit."""
@@ -358,7 +389,10 @@ def _needed(chosen: Sequence[ScoredUnit], candidate: ScoredUnit, top: ScoredUnit
         if unit.label != candidate.label:
             continue
         same_group = unit.unit.group >= 0 and candidate.unit.group == unit.unit.group
-        ratio = SAME_GROUP_RATIO if same_group else SAME_PASSAGE_RATIO
+        if same_group:
+            ratio = SAME_GROUP_RATIO
+        else:
+            ratio = SPECIFIC_PASSAGE_RATIO if specific else SAME_PASSAGE_RATIO
         needed = min(needed, ratio * unit.score)
     return needed
 
@@ -371,11 +405,6 @@ def _answering_list(scored: Sequence[ScoredUnit], intent: Intent) -> tuple[str, 
     units (the list is the answer, not one of its items).
     """
     top = scored[0]
-    if top.unit.text.rstrip().endswith(":"):
-        following = [s for s in scored if s.unit.chunk_id == top.unit.chunk_id]
-        nxt = [s for s in following if s.unit.index == top.unit.index + 1]
-        if nxt and nxt[0].unit.kind in ("step", "item") and nxt[0].unit.group >= 0:
-            return nxt[0].label, nxt[0].chunk, nxt[0].unit.group  # the lead-in's own list
     pool = scored[:LIST_POOL]
     votes: dict[tuple[str, int], list[ScoredUnit]] = {}
     for s in pool:

@@ -98,6 +98,22 @@ class UnitSource:
                 current = neighbour
         return parts
 
+    def list_after(self, chunk: Chunk, unit: AnswerUnit) -> tuple[Chunk, int] | None:
+        """Return the list (chunk, group) that follows a lead-in unit, in its chunk or the next
+        chunk of the same section."""
+        units = self.units_of(chunk)
+        following = [u for u in units if u.index == unit.index + 1]
+        if not following and units and units[-1].index == unit.index:
+            neighbour = self._neighbour(chunk, 1)
+            if neighbour is not None and neighbour.section == chunk.section:
+                more = self.units_of(neighbour)
+                if more and more[0].kind in ("step", "item") and more[0].group >= 0:
+                    return neighbour, more[0].group
+            return None
+        if following and following[0].kind in ("step", "item") and following[0].group >= 0:
+            return chunk, following[0].group
+        return None
+
     def _neighbour(self, chunk: Chunk, step: int) -> Chunk | None:
         match = _CHUNK_NUMBER.match(chunk.id)
         if match is None:

@@ -50,10 +50,12 @@ NOT_COVERED = (
     "The plant documents I have do not cover this question, so I cannot answer it from them. "
     "Check that the right manuals are ingested ('shiftmate docs list') or ask a supervisor."
 )
+CLOSEST = "The documents do not answer this in so many words; the closest passages say:"
 NOT_COVERED_BEYOND_LIVE = "The plant documents I have say nothing more about this."
 ANSWER_MARGIN_TOKENS = 8
 MAX_ASSETS = 3
 QUOTE_PASSAGES = 8
+UNIT_PASSAGES = 4
 LEAD_MAX_TOKENS = 48
 LEAD_SYSTEM = (
     "You write one short sentence that answers the operator's question from the quotes. "
@@ -124,6 +126,9 @@ class ChatService:
         query = " ".join([question, *(alarm_terms(line) for line in lines if is_abnormal(line))])
         found, vector = self._retriever.search_with_vector(query, wanted)
         hits = [h for h in found if h.score >= self._settings.min_score]
+        if self._settings.answer_mode != "generative":
+            near = self._retriever.unit_passages(vector, UNIT_PASSAGES, [h.chunk.id for h in hits])
+            hits += [h for h in near if h.score >= self._settings.min_score]
         retrieval_ms = (time.perf_counter() - started) * 1000
         if not hits and not history and not lines:
             return self._not_covered(question, conversation_id, retrieval_ms, started, on_token)
@@ -198,17 +203,26 @@ class ChatService:
         def whole_list(
             label: str, chunk: Chunk, group: int
         ) -> list[tuple[str, Chunk, list[AnswerUnit]]]:
+            return [
+                (labelled(part), part, units)
+                for part, units in self._units.whole_list(chunk, group)
+            ]
+
+        def labelled(chunk: Chunk) -> str:
             nonlocal next_number
-            parts = []
-            for part, units in self._units.whole_list(chunk, group):
-                part_label = labels.get(part.id)
-                if part_label is None:
-                    part_label = f"D{next_number}"
-                    next_number += 1
-                    labels[part.id] = part_label
-                    extra[part_label] = part
-                parts.append((part_label, part, units))
-            return parts
+            label = labels.get(chunk.id)
+            if label is None:
+                label = f"D{next_number}"
+                next_number += 1
+                labels[chunk.id] = label
+                extra[label] = chunk
+            return label
+
+        def list_after(label: str, chunk: Chunk, unit: AnswerUnit) -> tuple[str, Chunk, int] | None:
+            found = self._units.list_after(chunk, unit)
+            if found is None:
+                return None
+            return labelled(found[0]), found[0], found[1]
 
         extract = compose(
             scored,
@@ -216,6 +230,7 @@ class ChatService:
             floor=self._settings.quote_floor,
             max_quotes=self._settings.max_quotes,
             whole_list=whole_list,
+            list_after=list_after,
         )
         return extract, extra
 
@@ -232,6 +247,8 @@ class ChatService:
         extract, extra = self._extract(turn, plan)
         preface = self._preface(turn)
         body = extract.render()
+        if extract.covered and not extract.confident(self._settings.confident_score):
+            body = f"{CLOSEST}\n{body}"
         if not extract.covered:
             if not preface:
                 return self._not_covered(
@@ -451,6 +468,7 @@ class ChatService:
             citations=(),
             timings=Timings(round(retrieval_ms, 1), elapsed, elapsed, 0, 0),
             covered=False,
+            mode=self._settings.answer_mode,
         )
         return self._record(answer, NOT_COVERED, f"Question: {question}", [])
 

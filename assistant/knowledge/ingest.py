@@ -166,8 +166,11 @@ class Ingestor:
         self._store_chunks(chunks)
         units = [unit for chunk in chunks for unit in chunk_units(chunk)]
         unit_vectors = self._embed_units(chunks, units)
+        self._store.upsert_units(units, unit_vectors)
         old_ids = previous.chunk_ids if previous is not None else ()
-        self._store.delete(sorted(set(old_ids) - {c.id for c in chunks}))
+        stale = sorted(set(old_ids) - {c.id for c in chunks})
+        self._store.delete(stale)
+        self._store.delete_units(stale)
         entry = ManifestEntry(
             path=source,
             doc_key=key,
@@ -215,6 +218,7 @@ class Ingestor:
         if entry is None:
             raise KnowledgeError(f"not in the knowledge base: {path} (see 'shiftmate docs list')")
         self._store.delete(list(entry.chunk_ids))
+        self._store.delete_units(list(entry.chunk_ids))
         with self._db.transaction() as conn:
             LexicalIndex.replace(conn, entry.chunk_ids, [])
             UnitIndex.replace(conn, entry.chunk_ids, [], None)

@@ -21,6 +21,7 @@ from models.embedder import Embedder
 RRF_K = 60
 POOL_FACTOR = 4
 MIN_POOL = 20
+UNIT_POOL_FACTOR = 4
 
 
 def fuse(rankings: Sequence[Sequence[str]]) -> list[str]:
@@ -50,6 +51,21 @@ class Retriever:
         """Return the top-k passages and the question's embedding (for ranking units)."""
         hits, vectors = self._search([query], k)
         return hits[0], vectors[0]
+
+    def unit_passages(
+        self, vector: npt.NDArray[np.float32], k: int, exclude: Sequence[str] = ()
+    ) -> list[SearchHit]:
+        """Return the passages of the answer units nearest a query vector (best unit first),
+        scored by that unit's similarity, leaving out the ids in ``exclude``."""
+        seen = set(exclude)
+        order: dict[str, float] = {}
+        for chunk_id, score in self._store.query_units(vector, k * UNIT_POOL_FACTOR):
+            if chunk_id and chunk_id not in seen and chunk_id not in order:
+                order[chunk_id] = score
+            if len(order) >= k:
+                break
+        chunks = {c.id: c for c in self._store.get(list(order))}
+        return [SearchHit(chunks[i], order[i]) for i in order if i in chunks]
 
     def search_many(self, queries: Sequence[str], k: int = 5) -> list[list[SearchHit]]:
         """Return the top-k passages for each question (one batched embedding call)."""

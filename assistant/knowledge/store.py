@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assistant.domain import Chunk, SearchHit
+from assistant.domain import AnswerUnit, Chunk, SearchHit
 from assistant.errors import KnowledgeError
 
 
@@ -35,6 +35,18 @@ class ChunkStore:
                 embedding_function=None,
                 # A wider search than Chroma's default (ef 10) keeps recall@5 high on large,
                 # repetitive corpora (work orders) for a few ms more per query.
+                metadata={
+                    "hnsw:space": "cosine",
+                    "hnsw:construction_ef": 200,
+                    "hnsw:search_ef": 100,
+                    "dimension": dimension,
+                },
+            )
+            # The answer units of every chunk, so a single table row or sentence can find its
+            # passage even when the passage's own vector is diluted by the rest of it.
+            self._units = self._client.get_or_create_collection(
+                name=f"{collection[:57]}.units",
+                embedding_function=None,
                 metadata={
                     "hnsw:space": "cosine",
                     "hnsw:construction_ef": 200,
@@ -68,6 +80,42 @@ class ChunkStore:
                 documents=[c.text for c in part],
                 metadatas=[_metadata(c) for c in part],
             )
+
+    def upsert_units(self, units: Sequence[AnswerUnit], vectors: npt.NDArray[np.float32]) -> None:
+        """Store the vectors of answer units (id ``chunk_id#index``), replacing same ids."""
+        if len(units) != len(vectors):
+            raise KnowledgeError(f"{len(units)} units but {len(vectors)} vectors")
+        for start in range(0, len(units), self._batch):
+            part = units[start : start + self._batch]
+            self._units.upsert(
+                ids=[f"{u.chunk_id}#{u.index}" for u in part],
+                embeddings=vectors[start : start + self._batch],
+                metadatas=[{"chunk_id": u.chunk_id} for u in part],
+            )
+
+    def delete_units(self, chunk_ids: Sequence[str]) -> None:
+        """Remove the unit vectors of these chunks."""
+        ids: list[str | int | float | bool] = list(chunk_ids)
+        for start in range(0, len(ids), self._batch):
+            where: Any = {"chunk_id": {"$in": ids[start : start + self._batch]}}
+            self._units.delete(where=where)
+
+    def query_units(self, vector: npt.NDArray[np.float32], k: int) -> list[tuple[str, float]]:
+        """Return (chunk id, cosine similarity) of the k units nearest a query, best first."""
+        total = int(self._units.count())
+        if total == 0:
+            return []
+        result = self._units.query(
+            query_embeddings=np.asarray([vector], np.float32),
+            n_results=min(k, total),
+            include=["metadatas", "distances"],
+        )
+        metadatas = (result["metadatas"] or [[]])[0]
+        distances = (result["distances"] or [[]])[0]
+        return [
+            (str((meta or {}).get("chunk_id", "")), round(1.0 - float(dist), 4))
+            for meta, dist in zip(metadatas, distances, strict=True)
+        ]
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove chunks by id (unknown ids are ignored)."""

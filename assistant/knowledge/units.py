@@ -32,37 +32,95 @@ _EMPTY_CELL = frozenset({"", "-", "\u2014", "\u2013", "n/a", "N/A"})
 def chunk_units(chunk: Chunk) -> list[AnswerUnit]:
     """Return the answer units of a chunk, in reading order."""
     units: list[AnswerUnit] = []
-    group = 0
+    state = _ListState()
     previous: tuple[int, int] | None = None
     for start, end in _blocks(chunk.text):
         lines = list(_lines(chunk.text, start, end))
         kind = _block_kind(chunk.text, lines)
+        if kind == "text":
+            # "Sequence of Lockout" on one line, "(1) Notify ..." on the next: a lead-in line
+            # and the list it opens, in one block.
+            opens = next((i for i, (a, b) in enumerate(lines) if _BULLET.match(chunk.text[a:b])), 0)
+            if opens:
+                head = (lines[0][0], lines[opens - 1][1])
+                units += _text_units(chunk, *head, -1, len(units))
+                previous, lines, kind = head, lines[opens:], "list"
         if kind == "table":
-            units += _table_units(chunk, lines, group, len(units))
-            group += 1
+            units += _table_units(chunk, lines, state.new_group(), len(units))
+            state.close()
         elif kind == "list":
-            lead = _lead_in(chunk.text, previous) if previous else ""
-            units += _list_units(chunk, lines, group, len(units), lead)
-            group += 1
+            first = _BULLET.match(chunk.text[lines[0][0] : lines[0][1]])
+            marker = first.group(1) if first else ""
+            group = state.group_for(marker)
+            lead = (
+                state.lead
+                if state.continues
+                else (_lead_in(chunk.text, previous) if previous else "")
+            )
+            made = _list_units(chunk, lines, group, len(units), lead)
+            state.opened(group, made[-1].marker if made else marker, lead)
+            units += made
         else:
-            made = _inline_steps(chunk, start, end, group, len(units))
-            if made:
-                group += 1
-            else:
-                # A line break inside running text is meaningful (loaders join a paragraph's
-                # wrapped lines): records of a CSV file or a log are units of their own.
-                spans = [
-                    span
-                    for line in _lines(chunk.text, start, end)
-                    for span in sentence_spans(chunk.text, *line)
-                ]
-                made = [
-                    AnswerUnit(chunk.id, len(units) + i, "sentence", a, b, chunk.text[a:b])
-                    for i, (a, b) in enumerate(spans)
-                ]
+            made = _inline_steps(chunk, start, end, state.new_group(), len(units))
+            if not made:
+                made = _text_units(chunk, start, end, -1, len(units))
             units += made
         previous = (start, end)
     return units
+
+
+class _ListState:
+    """Numbers the lists of a chunk; a numbered item that continues the last list's numbering
+    in the same style joins it, even with a note paragraph between them (as in OSHA's sample
+    procedure)."""
+
+    def __init__(self) -> None:
+        self.next = 0
+        self.group = -1
+        self.style = ""
+        self.number = -1
+        self.lead = ""
+        self.continues = False
+
+    def new_group(self) -> int:
+        self.next += 1
+        return self.next - 1
+
+    def close(self) -> None:
+        self.group, self.style, self.number = -1, "", -1
+
+    def group_for(self, marker: str) -> int:
+        style, number = _style(marker)
+        self.continues = (
+            self.group >= 0 and number >= 0 and style == self.style and number == self.number + 1
+        )
+        return self.group if self.continues else self.new_group()
+
+    def opened(self, group: int, last_marker: str, lead: str) -> None:
+        self.group, (self.style, self.number), self.lead = group, _style(last_marker), lead
+
+
+def _style(marker: str) -> tuple[str, int]:
+    """Return a marker's style ("(1)", "1.", "1)", "-") and its number (-1 for bullets)."""
+    digits = re.search(r"\d+", marker)
+    if digits is None:
+        return marker[:1], -1
+    shape = marker.replace(digits.group(0), "1")
+    return shape, int(digits.group(0))
+
+
+def _text_units(chunk: Chunk, start: int, end: int, group: int, first: int) -> list[AnswerUnit]:
+    # A line break inside running text is meaningful (loaders join a paragraph's wrapped
+    # lines): records of a CSV file or a log are units of their own.
+    spans = [
+        span
+        for line in _lines(chunk.text, start, end)
+        for span in sentence_spans(chunk.text, *line)
+    ]
+    return [
+        AnswerUnit(chunk.id, first + i, "sentence", a, b, chunk.text[a:b])
+        for i, (a, b) in enumerate(spans)
+    ]
 
 
 def _blocks(text: str) -> Iterator[tuple[int, int]]:
@@ -257,3 +315,17 @@ def unit_embedding_text(chunk: Chunk, unit: AnswerUnit) -> str:
     """Return the string embedded for a unit: its innermost heading, then the unit as shown."""
     heading = chunk.section.rsplit(" > ", 1)[-1] if chunk.section else chunk.title
     return f"{heading}: {quote_text(unit)}" if heading else quote_text(unit)
+
+
+def header_span(text: str, unit: AnswerUnit) -> tuple[int, int] | None:
+    """Return the offsets of the header row of a table row's table (its rendering uses it)."""
+    if unit.kind != "row":
+        return None
+    block = text.rfind("\n\n", 0, unit.start)
+    start = 0 if block < 0 else block + 2
+    while start < unit.start and text[start].isspace():
+        start += 1
+    end = text.find("\n", start)
+    if end < 0 or end >= unit.start:
+        return None
+    return start, end
