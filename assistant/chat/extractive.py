@@ -45,6 +45,7 @@ BONUS_LOCATION = 0.08
 BONUS_ACTION = 0.05
 BONUS_STEP = 0.06
 BONUS_ASSET = 0.05
+BONUS_YES_NO = 0.05
 PENALTY_NO_FIGURE = 0.06
 SAME_GROUP_RATIO = 0.7
 SAME_PASSAGE_RATIO = 0.75
@@ -78,6 +79,7 @@ _IMPERATIVE = re.compile(
 )
 OUTLINE_NUMBER = re.compile(r"^(?:\(?[0-9A-Za-z]{1,3}[.)]\)?)*(?:\d+(?:\.\d+)*\.?)?\s+")
 ASSET_TAG = re.compile(r"\b[A-Z]{1,4}-\d{1,5}[A-Z]?\b")
+_MODAL = re.compile(r"\b(?:must|may|only|shall|always|required|allowed|permitted)\b", re.I)
 _NOT_VERB = frozenset(
     [
         "the",
@@ -213,6 +215,8 @@ class UnitRanker:
         if not pool:
             return []
         texts = [_unit_terms(chunk, unit) for _, _, chunk, unit, _ in pool]
+        lengths = [len(unit.text.split()) for _, _, _, unit, _ in pool]
+        average = sum(lengths) / len(lengths)
         weights = _idf(texts)
         wanted = _weighted_terms(question, weights, 1.0)
         for term, weight in _weighted_terms(context, weights, 0.3).items():
@@ -221,10 +225,11 @@ class UnitRanker:
         matrix = np.stack([vector for *_, vector in pool])
         semantic = matrix @ np.asarray(question_vector, np.float32)
         scored = []
-        for (rank, label, chunk, unit, _), terms, similarity in zip(
-            pool, texts, semantic, strict=True
+        for (rank, label, chunk, unit, _), terms, similarity, length in zip(
+            pool, texts, semantic, lengths, strict=True
         ):
             lexical = sum(w for t, w in wanted.items() if t in terms) / total
+            lexical *= _length_norm(length, average)
             score = (
                 W_SEMANTIC * float(similarity)
                 + W_LEXICAL * lexical
@@ -235,6 +240,13 @@ class UnitRanker:
             scored.append(ScoredUnit(unit, label, chunk, score, float(similarity), lexical))
         scored.sort(key=lambda s: -s.score)
         return scored
+
+
+def _length_norm(length: int, average: float) -> float:
+    """BM25's length normalisation (k1 1.2, b 0.75), 1 at the average length: a long table row
+    matches many words by being long, not by being the answer."""
+    k1, b = 1.2, 0.75
+    return (1 + k1) / (1 + k1 * (1 - b + b * length / max(average, 1.0))) / ((1 + k1) / (1 + k1))
 
 
 def _unit_terms(chunk: Chunk, unit: AnswerUnit) -> set[str]:
@@ -273,6 +285,8 @@ def _intent_bonus(intent: Intent, unit: AnswerUnit) -> float:
         bonus += BONUS_ACTION
     if intent.procedure and unit.kind == "step":
         bonus += BONUS_STEP
+    if intent.yes_no and (negates(text) or _MODAL.search(text)):
+        bonus += BONUS_YES_NO
     return bonus
 
 
@@ -412,9 +426,10 @@ def _answering_list(scored: Sequence[ScoredUnit], intent: Intent) -> tuple[str, 
             votes.setdefault((s.unit.chunk_id, s.unit.group), []).append(s)
     if not votes:
         return None
-    steps = [s for s in pool if s.unit.kind == "step" and s.unit.group >= 0]
-    if intent.procedure and steps and steps[0].score >= top.score - PROCEDURE_MARGIN:
-        return steps[0].label, steps[0].chunk, steps[0].unit.group
+    if intent.procedure:
+        best_list = _best_list(scored[: 2 * LIST_POOL])
+        if best_list is not None and best_list[0] >= top.score - PROCEDURE_MARGIN:
+            return best_list[1]
     if intent.figure or intent.time or intent.location or intent.who:
         return None  # a value, a time, a place or a person is one item, not the whole list
     key, members = max(votes.items(), key=lambda kv: (len(kv[1]), kv[1][0].score))
@@ -422,6 +437,25 @@ def _answering_list(scored: Sequence[ScoredUnit], intent: Intent) -> tuple[str, 
     if len(members) >= LIST_VOTES and best.score >= top.score - LIST_MARGIN:
         return best.label, best.chunk, key[1]
     return None
+
+
+def _best_list(pool: Sequence[ScoredUnit]) -> tuple[float, tuple[str, Chunk, int]] | None:
+    """Return the numbered list whose items answer best, as (its best item's score, where):
+    lists are ranked by their best item and the mean of their best three, so a list about the
+    question beats a list with one item that happens to match."""
+    members: dict[tuple[str, int], list[ScoredUnit]] = {}
+    for s in pool:
+        if s.unit.kind == "step" and s.unit.group >= 0:
+            members.setdefault((s.unit.chunk_id, s.unit.group), []).append(s)
+    if not members:
+        return None
+
+    def strength(items: list[ScoredUnit]) -> float:
+        best3 = [s.score for s in items[:3]]
+        return 0.5 * items[0].score + 0.5 * sum(best3) / len(best3)
+
+    items = max(members.values(), key=strength)
+    return items[0].score, (items[0].label, items[0].chunk, items[0].unit.group)
 
 
 def _list_lead(items: Sequence[AnswerUnit], chunk: Chunk) -> str:

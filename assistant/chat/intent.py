@@ -28,10 +28,12 @@ _TIME = re.compile(
 )
 _PROCEDURE = re.compile(
     r"\bhow (?:do|should|can|must|would) (?:i|we|you|one|they|operators?|technicians?)\b"
-    r"|\bhow to\b|\bwhat are the (?:steps|stages)\b|\bsteps?\b|\bprocedure\b|\bsequence\b"
+    r"|\bhow to\b|\bwhat are the (?:steps|stages)\b|\bsteps? (?:to|for)\b"
+    r"|\bwhat is the (?:procedure|sequence) (?:to|for)\b|\bwhat(?:'s| is) the sequence\b"
     r"|\bwalk me through\b|\bin what order\b|\bwhat is the (?:process|method)\b"
     r"|\bwhat (?:should|must|needs? to|has to|have to) be (?:done|checked|carried out)\b"
-    r"|\bwhat (?:do|should|must) (?:i|we|you) (?:check|do first|prepare|have ready)\b"
+    r"|\bwhat (?:do|should|must) (?:i|we|you) (?:(?:have|need) to )?(?:check|do first|prepare|"
+    r"have ready|do before)\b"
     r"|\bhow is (?:a |an |the )?\w+(?: \w+)? (?:done|carried out|performed|applied|removed|"
     r"handed over|released|cleaned|replaced|isolated|locked|started|stopped|checked)\b",
     re.IGNORECASE,

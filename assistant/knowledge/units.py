@@ -23,7 +23,9 @@ from collections.abc import Iterator
 from assistant.domain import AnswerUnit, Chunk, UnitKind
 from assistant.knowledge.sentences import sentence_spans
 
-_BULLET = re.compile(r"^\s*([-*+•▪◦‣]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+(?=\S)")
+_BULLET = re.compile(
+    r"^\s*([-*+•▪◦‣]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)]|\((?:[ivxlc]{1,5}|[IVXLC]{1,5})\))\s+(?=\S)"
+)
 _NUMBERED = re.compile(r"^\(?(\d{1,3})[.)]$")
 _INLINE_STEP = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=[.;:!?]\s\s))(\d{1,2})[.)]\s+(?=[A-Z`\"(])")
 _EMPTY_CELL = frozenset({"", "-", "\u2014", "\u2013", "n/a", "N/A"})
