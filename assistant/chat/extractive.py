@@ -63,6 +63,12 @@ _TIME_FIGURE = re.compile(
     r"after|whichever comes first|at least once)\b",
     re.IGNORECASE,
 )
+_INTERVAL = re.compile(
+    r"\bevery\b|\beach (?:shift|day|week|month|year)\b|\b(?:daily|weekly|monthly|quarterly|"
+    r"annual|annually|yearly)\b|\b\d[\d,.]*\s*(?:h|hours?|days?|weeks?|months?|years?)\b"
+    r"|\brunning hours\b|\bwhichever comes first\b|\bat least (?:once|annually)\b",
+    re.IGNORECASE,
+)
 _REASON_CUE = re.compile(
     r"\b(?:because|so that|due to|means|indicates?|since|caused|causes|results? in|otherwise|"
     r"to prevent|to avoid|in order to|therefore|which is why|point(?:s)? to|can lead|leads to|"
@@ -277,6 +283,8 @@ def _intent_bonus(intent: Intent, unit: AnswerUnit) -> float:
         bonus += BONUS_FIGURE if has_figure else -PENALTY_NO_FIGURE
     if intent.time and _TIME_FIGURE.search(text):
         bonus += BONUS_TIME
+    if intent.frequency and _INTERVAL.search(text):
+        bonus += BONUS_TIME
     if intent.reason and _REASON_CUE.search(text):
         bonus += BONUS_REASON
     if intent.location and (_LOCATION_CUE.search(text) or IDENTIFIER.search(text)):
@@ -388,7 +396,14 @@ def _primary_passage(scored: Sequence[ScoredUnit]) -> str:
 def _is_specific(intent: Intent) -> bool:
     """Return whether a question asks for one thing (a value, a time, a place, a person, a yes
     or no) rather than an explanation or what to do."""
-    asks_one = intent.figure or intent.time or intent.location or intent.who or intent.yes_no
+    asks_one = (
+        intent.figure
+        or intent.time
+        or intent.frequency
+        or intent.location
+        or intent.who
+        or intent.yes_no
+    )
     return asks_one and not (intent.reason or intent.action or intent.procedure)
 
 
@@ -430,7 +445,7 @@ def _answering_list(scored: Sequence[ScoredUnit], intent: Intent) -> tuple[str, 
         best_list = _best_list(scored[: 2 * LIST_POOL])
         if best_list is not None and best_list[0] >= top.score - PROCEDURE_MARGIN:
             return best_list[1]
-    if intent.figure or intent.time or intent.location or intent.who:
+    if intent.figure or intent.time or intent.frequency or intent.location or intent.who:
         return None  # a value, a time, a place or a person is one item, not the whole list
     key, members = max(votes.items(), key=lambda kv: (len(kv[1]), kv[1][0].score))
     best = members[0]

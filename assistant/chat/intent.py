@@ -22,8 +22,12 @@ _FIGURE = re.compile(
     re.IGNORECASE,
 )
 _TIME = re.compile(
-    r"\bhow (?:often|long|soon|frequently)\b|\bwhen\b|\binterval\b|\bfrequency\b|\bevery\b"
-    r"|\bwithin how\b|\bafter how\b|\bhow many (?:hours|days|weeks|months|minutes|years)\b",
+    r"\bhow (?:long|soon)\b|\bwhen\b|\bwithin how\b|\bafter how\b"
+    r"|\bhow many (?:hours|days|weeks|months|minutes|years)\b",
+    re.IGNORECASE,
+)
+_FREQUENCY = re.compile(
+    r"\bhow (?:often|frequently)\b|\binterval\b|\bfrequency\b|\bevery\b|\bschedule\b",
     re.IGNORECASE,
 )
 _PROCEDURE = re.compile(
@@ -61,6 +65,7 @@ class Intent:
 
     figure: bool = False
     time: bool = False
+    frequency: bool = False
     procedure: bool = False
     reason: bool = False
     location: bool = False
@@ -74,6 +79,7 @@ def question_intent(question: str) -> Intent:
     return Intent(
         figure=bool(_FIGURE.search(question)),
         time=bool(_TIME.search(question)),
+        frequency=bool(_FREQUENCY.search(question)),
         procedure=bool(_PROCEDURE.search(question)),
         reason=bool(_REASON.search(question)),
         location=bool(_LOCATION.search(question)),
