@@ -22,6 +22,7 @@ from assistant.chat.prompt import PROMPT_VERSION, SYSTEM_PROMPT
 from assistant.errors import ModelError
 from assistant.feedback import Feedback
 from assistant.journal import Turn
+from assistant.knowledge.sentences import split_sentences
 from models.chat import ChatModel
 from models.types import Message
 
@@ -59,7 +60,7 @@ def _transcript(turns: Sequence[Turn]) -> str:
 def _clean_summary(text: str) -> str:
     """Keep whole sentences, each once, within SUMMARY_CHARS (small models repeat themselves)."""
     sentences: list[str] = []
-    for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
+    for sentence in split_sentences(" ".join(text.split())):
         if sentence and sentence not in sentences:
             sentences.append(sentence)
     out = ""
