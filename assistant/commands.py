@@ -212,13 +212,30 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
-    """Return the JSON shape of an answer, as ``ask --json`` prints it."""
+    """Return the JSON shape of an answer, as ``ask --json`` prints it.
+
+    Each citation carries the passage ``text`` and what the answer quoted from it: ``quote``
+    is ``text[start:end]`` ("" with ``start``/``end`` null when the passage is cited whole),
+    and ``spans`` the [start, end] of each quoted unit.
+    """
     return {
         "answer": answer.text,
         "conversation_id": answer.conversation_id,
         "turn_id": answer.turn_id,
+        "mode": answer.mode,
         "citations": [
-            {"id": c.id, "source": c.source, "section": c.section, "page": c.page, "text": c.text}
+            {
+                "id": c.id,
+                "chunk_id": c.chunk_id,
+                "source": c.source,
+                "section": c.section,
+                "page": c.page,
+                "text": c.text,
+                "quote": c.quote,
+                "start": c.start,
+                "end": c.end,
+                "spans": [[a, b] for a, b in c.spans],
+            }
             for c in answer.citations
         ],
         "telemetry": [
@@ -231,6 +248,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
                 "ts": t.ts,
                 "state": t.state,
                 "trend": t.trend,
+                "text": t.text,
             }
             for t in answer.telemetry
         ],
@@ -240,6 +258,8 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             "dropped_citations": answer.dropped_citations,
             "unsupported_numbers": list(answer.unsupported_numbers),
             "unsupported_claims": list(answer.unsupported_claims),
+            "withheld": list(answer.withheld),
+            "stopped_looping": answer.stopped_looping,
         },
         "cut": list(answer.cut),
     }
@@ -254,6 +274,14 @@ def print_answer_footer(answer: Answer) -> None:
                 p for p in (Path(c.source).name, c.section, f"p. {c.page}" if c.page else "") if p
             )
             print(f"  [{c.id}] {where}")
+            if c.quote:
+                parts = max(len(c.spans), 1)
+                whole = c.quote.strip() == c.text.strip()
+                print(
+                    "       quoted above: the whole passage"
+                    if whole
+                    else f"       quoted above: {parts} part(s) of this passage"
+                )
             print(textwrap.indent(textwrap.fill(textwrap.shorten(c.text, 400), 90), "       "))
     cited = set(re.findall(r"\[(T\d+)\]", answer.text))
     live = [t for t in answer.telemetry if t.id in cited]

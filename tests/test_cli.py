@@ -67,8 +67,35 @@ def test_ask_json_shape(plant_dir: Path) -> None:
         "prompt_tokens",
         "completion_tokens",
     }
+    assert answer["mode"] == "extractive"
+    assert set(answer["checks"]) == {
+        "covered",
+        "dropped_citations",
+        "unsupported_numbers",
+        "unsupported_claims",
+        "withheld",
+        "stopped_looping",
+    }
+    assert answer["citations"], answer["answer"]
     for citation in answer["citations"]:
-        assert set(citation) == {"id", "source", "section", "page", "text"}
+        assert set(citation) == {
+            "id",
+            "chunk_id",
+            "source",
+            "section",
+            "page",
+            "text",
+            "quote",
+            "start",
+            "end",
+            "spans",
+        }
+        # what the answer quoted is the passage's own text, at the offsets given
+        text, start, end = citation["text"], citation["start"], citation["end"]
+        assert citation["quote"] and citation["quote"] == text[start:end]
+        spans = citation["spans"]
+        assert spans and min(a for a, _ in spans) == start and max(b for _, b in spans) == end
+        assert citation["chunk_id"]
     # the answer's number is what feedback refers to
     turn = answer["turn_id"]
     rated = run(
@@ -181,4 +208,7 @@ def test_demo_answers_a_question_with_a_citation(tmp_path: Path) -> None:
     assert "live plant: simulator publishing to the embedded broker" in result.stderr
     assert "Sources:" in result.stdout  # the cited passages, with the passage text
     assert re.search(r"\[D\d+\] pump-p101-p102-om-manual\.md", result.stdout)
+    assert re.search(
+        r"quoted above: (the whole passage|\d+ part\(s\) of this passage)", result.stdout
+    )
     assert (tmp_path / "demo" / "journal.sqlite3").is_file()

@@ -12,6 +12,15 @@ from assistant.domain import TelemetryEvent
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 LABEL = re.compile(r"\[([DT]\d+)\]")
+QUOTED = re.compile(r"\u201c[^\u201c\u201d]*\u201d")
+"""A unit quoted verbatim in running text: \u201c...\u201d."""
+LIST_LINE = re.compile(r"^\s*(?:\(?\d{1,3}[.)]|\(?[a-z][.)]|[-*+\u2022\u25aa\u25e6\u2023])\s")
+"""A step or item of a quoted list, with its own marker."""
+ENDS_WITH_DOCUMENT = re.compile(r"\[D\d+\]\s*$")
+QUOTE_STYLE = "italic"
+"""Words quoted from a document: curly-quoted units and the steps of a quoted procedure."""
+LEAD_STYLE = "bold"
+"""The lead line of a quoted procedure ("7.3 Cleaning steps: [D1]")."""
 
 STATE_STYLE: dict[str, str] = {
     "normal": "$success",
@@ -72,8 +81,34 @@ def event_level(event: TelemetryEvent) -> Content:
     return Content.styled(event.level.upper(), LEVEL_STYLE.get(event.level, "bold"))
 
 
+def quote_ranges(text: str) -> list[tuple[int, int, str]]:
+    """Return (start, end, style) for the document quotes in answer text.
+
+    Curly-quoted units, and the lines of a quoted procedure: a lead line ending in its [D#]
+    label, then its numbered or bulleted lines (a list continued from the passage before runs
+    on without a lead of its own).
+    """
+    ranges = [(m.start(), m.end(), QUOTE_STYLE) for m in QUOTED.finditer(text)]
+    position = 0
+    in_list = False
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        end = position + len(line)
+        if LIST_LINE.match(line):
+            if in_list:
+                ranges.append((position, end, QUOTE_STYLE))
+        else:
+            following = lines[i + 1] if i + 1 < len(lines) else ""
+            in_list = bool(ENDS_WITH_DOCUMENT.search(line)) and bool(LIST_LINE.match(following))
+            if in_list:
+                ranges.append((position, end, LEAD_STYLE))
+        position = end + 1
+    return sorted(ranges)
+
+
 def answer_content(text: str) -> Content:
-    """Return answer text with every [D#]/[T#] label a clickable link to its source."""
+    """Return answer text with every [D#]/[T#] label a clickable link to its source and the
+    document quotes styled as quotes (the text itself unchanged)."""
     parts: list[str | Content] = []
     position = 0
     for match in LABEL.finditer(text):
@@ -86,4 +121,7 @@ def answer_content(text: str) -> Content:
         )
         position = match.end()
     parts.append(text[position:])
-    return Content.assemble(*parts)
+    content = Content.assemble(*parts)
+    for start, end, style in quote_ranges(text):
+        content = content.stylize(style, start, end)
+    return content

@@ -135,25 +135,35 @@ def answer_from_json(data: dict[str, Any], question: str) -> Answer:
         conversation_id=str(data["conversation_id"]),
         question=question,
         text=str(data["answer"]),
-        citations=tuple(
-            Citation(
-                id=c["id"],
-                chunk_id=str(c.get("chunk_id", "")),
-                source=c["source"],
-                section=c.get("section", ""),
-                page=c.get("page"),
-                text=c.get("text", ""),
-            )
-            for c in data.get("citations") or []
-        ),
+        citations=tuple(citation_from_json(c) for c in data.get("citations") or []),
         timings=Timings(**data["timings"]),
         dropped_citations=int(checks.get("dropped_citations", 0)),
         unsupported_numbers=tuple(checks.get("unsupported_numbers", ())),
         unsupported_claims=tuple(checks.get("unsupported_claims", ())),
+        withheld=tuple(str(w) for w in checks.get("withheld", ())),
+        stopped_looping=bool(checks.get("stopped_looping", False)),
         telemetry=tuple(lines),
         cut=tuple(data.get("cut") or ()),
         covered=bool(checks.get("covered", True)),
         turn_id=int(data.get("turn_id", 0)),
+        mode=str(data.get("mode", "extractive")),
+    )
+
+
+def citation_from_json(data: dict[str, Any]) -> Citation:
+    """Rebuild a citation, with what the answer quoted of its passage, from the API's JSON."""
+    start, end = data.get("start"), data.get("end")
+    return Citation(
+        id=str(data["id"]),
+        chunk_id=str(data.get("chunk_id", "")),
+        source=str(data["source"]),
+        section=str(data.get("section", "")),
+        page=data.get("page"),
+        text=str(data.get("text", "")),
+        quote=str(data.get("quote") or ""),
+        start=None if start is None else int(start),
+        end=None if end is None else int(end),
+        spans=tuple((int(a), int(b)) for a, b in data.get("spans") or ()),
     )
 
 

@@ -41,6 +41,7 @@ def test_ask_returns_the_cli_json_shape_and_continues_the_conversation(
             "answer",
             "conversation_id",
             "turn_id",
+            "mode",
             "citations",
             "telemetry",
             "timings",
@@ -50,7 +51,10 @@ def test_ask_returns_the_cli_json_shape_and_continues_the_conversation(
         assert body["answer"] and body["turn_id"] > 0
         assert body["citations"], "the sample plant covers strainer cleaning"
         assert all(c["source"].endswith(".md") for c in body["citations"])
-        assert body["timings"]["prompt_tokens"] > 0
+        assert_quotes(body)
+        # an extractive answer quotes without the model: it takes no tokens
+        tokens = body["timings"]["prompt_tokens"] + body["timings"]["completion_tokens"]
+        assert (tokens == 0) == (body["mode"] == "extractive")
         cid = body["conversation_id"]
 
         follow = client.post(
@@ -64,6 +68,8 @@ def test_ask_returns_the_cli_json_shape_and_continues_the_conversation(
         shown = client.get(f"/v1/conversations/{cid}").json()
         assert [t["question"] for t in shown["turns"]] == [QUESTION, "How long does it take?"]
         assert shown["turns"][0]["turn_id"] == body["turn_id"]
+        # a turn read back from the journal carries the citations as the answer gave them
+        assert shown["turns"][0]["citations"] == body["citations"]
 
         rated = client.post(
             "/v1/feedback",
@@ -83,6 +89,63 @@ def test_ask_returns_the_cli_json_shape_and_continues_the_conversation(
     assert row is not None and tuple(row) == ("not_helpful", "incomplete", "operator-1")
 
 
+def assert_quotes(body: dict[str, Any]) -> None:
+    """Check an answer's quote fields: each quote is its passage's own text at its offsets."""
+    assert body["mode"] in ("extractive", "hybrid", "generative")
+    assert {"withheld", "stopped_looping"} <= set(body["checks"])
+    citations = body["citations"]
+    assert any(c["quote"] for c in citations), body["answer"]
+    for c in citations:
+        assert {"chunk_id", "quote", "start", "end", "spans"} <= set(c)
+        if not c["quote"]:
+            assert c["start"] is None and c["end"] is None and c["spans"] == []
+            continue
+        assert c["quote"] == c["text"][c["start"] : c["end"]]
+        assert all(c["start"] <= a < b <= c["end"] for a, b in c["spans"])
+        assert c["chunk_id"]
+
+
+def test_old_turns_read_back_with_their_citations_cited_whole(server: LiveServer) -> None:
+    journal = server.services.journal
+    conversation = journal.new_conversation("before quoting")
+    old = {"id": "D1", "chunk_id": "c-old", "source": "/docs/a.md", "section": "1", "page": 2}
+    journal.add_turn(
+        conversation,
+        question="How?",
+        answer="Like this [D1].",
+        raw_answer="Like this [D1].",
+        prompt_user="Question: How?",
+        passages=[],
+        citations=[{**old, "text": "Like this."}],
+        telemetry=[],
+        timings={},
+        checks={},
+        prompt_version="old",
+        model_sha256="",
+    )
+    with server.client() as client:
+        shown = client.get(f"/v1/conversations/{conversation}")
+    assert shown.status_code == 200, shown.text
+    [turn] = shown.json()["turns"]
+    assert turn["citations"] == [
+        {**old, "text": "Like this.", "quote": "", "start": None, "end": None, "spans": []}
+    ]
+
+
+def test_the_schema_shows_the_quote_fields(server: LiveServer) -> None:
+    schema = httpx.get(f"{server.url}/openapi.json", headers=server.headers("admin")).json()
+    parts = schema["components"]["schemas"]
+    citation = parts["CitationOut"]
+    assert {"quote", "start", "end", "spans", "chunk_id"} <= set(citation["required"])
+    assert citation["additionalProperties"] is False
+    assert "mode" in parts["AnswerOut"]["required"]
+    assert {"withheld", "stopped_looping"} <= set(parts["ChecksOut"]["required"])
+    extension = parts["ShiftmateExtension"]
+    assert extension["properties"]["citations"]["items"] == {
+        "$ref": "#/components/schemas/CitationOut"
+    }
+
+
 def test_ask_streams_tokens_then_the_answer(server: LiveServer) -> None:
     with (
         server.client() as client,
@@ -99,6 +162,7 @@ def test_ask_streams_tokens_then_the_answer(server: LiveServer) -> None:
     # What streamed is the answer (the service joins its closing note with a space).
     assert "".join(streamed.split()) == "".join(final["answer"].split())
     assert final["citations"] and final["turn_id"] > 0
+    assert_quotes(final)
 
 
 def test_bad_requests_get_json_errors(server: LiveServer) -> None:
@@ -153,7 +217,15 @@ def test_openai_client_lists_models_and_completes_with_both(
     assert cited.choices[0].message.content
     extension = (cited.model_extra or {})["shiftmate"]
     assert extension["citations"] and extension["turn_id"] > 0
-    assert cited.usage is not None and cited.usage.prompt_tokens > 0
+    assert_quotes(extension)
+    # the quotes are the stored passages' own words, at the offsets given
+    ids = [c["chunk_id"] for c in extension["citations"]]
+    stored = {chunk.id: chunk.text for chunk in server.services.store.get(ids)}
+    for c in extension["citations"]:
+        assert not c["quote"] or stored[c["chunk_id"]][c["start"] : c["end"]] == c["quote"]
+    assert cited.usage is not None
+    assert cited.usage.prompt_tokens == extension["timings"]["prompt_tokens"]
+    assert cited.usage.completion_tokens == extension["timings"]["completion_tokens"]
 
     raw = oai.chat.completions.create(
         model=plain,
@@ -195,7 +267,10 @@ def test_openai_client_streams_a_cited_answer_and_continues_it(
         usage = chunk.usage or usage
     answer = "".join(pieces)
     assert answer and extension["citations"]
-    assert usage is not None and usage.completion_tokens > 0
+    assert_quotes(extension)
+    assert usage is not None
+    assert usage.completion_tokens == extension["timings"]["completion_tokens"]
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     cid = extension["conversation_id"]
 
     # An OpenAI UI resends the whole chat: the journal conversation is continued.

@@ -3,9 +3,13 @@ services (real model, real journal, real telemetry store) in temp data dirs."""
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import pytest
+from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
@@ -22,10 +26,12 @@ from tests.tui.conftest import (
     settle,
 )
 from tui.app import MainScreen, ShiftmateApp
+from tui.format import QUOTE_STYLE
 from tui.screens.alarm import AlarmScreen
 from tui.screens.feedback import FeedbackScreen
 from tui.screens.help import KEYS, HelpScreen
-from tui.screens.source import SourceScreen
+from tui.screens.source import QUOTE_STYLE as HIGHLIGHT
+from tui.screens.source import SourceScreen, quoted_spans
 from tui.screens.workorder import EditScreen, TextPrompt, WorkOrderScreen
 from tui.widgets.alarms import AlarmsPane
 from tui.widgets.chat import ChatPane
@@ -50,6 +56,13 @@ async def ask(pilot: Pilot[None], question: str) -> None:
     await settle(pilot)
 
 
+def highlighted(widget: Static) -> list[tuple[int, int]]:
+    """Return the (start, end) of the spans a Static shows in the quote highlight."""
+    content = widget.render()
+    assert isinstance(content, Content)
+    return [(s.start, s.end) for s in content.spans if s.style == HIGHLIGHT]
+
+
 def main(app: ShiftmateApp) -> MainScreen:
     """Return the main screen."""
     return app.main
@@ -67,8 +80,15 @@ async def test_ask_streams_an_answer_and_opens_a_cited_passage(tui_services: Ser
         assert answer is not None and answer.turn_id > 0
         documents = [c for c in answer.citations if c.id.startswith("D")]
         assert documents, answer.text
-        shown = [text(w) for w in chat.query(".answer").results(Static)]
+        boxes = list(chat.query(".answer").results(Static))
+        shown = [text(w) for w in boxes]
         assert shown and shown[-1] == answer.text
+        # the quoted steps are styled as quotes; the code-written live line is not
+        content = boxes[-1].render()
+        assert isinstance(content, Content)
+        quoted = [content.plain[s.start : s.end] for s in content.spans if s.style == QUOTE_STYLE]
+        assert quoted and all(q in answer.text for q in quoted)
+        assert not any("[T" in q for q in quoted)
         # the sources list names each citation; Ctrl+O focuses it, Enter opens the first
         await pilot.press("ctrl+o")
         assert app.focused is not None and app.focused.id == "sources"
@@ -77,6 +97,12 @@ async def test_ask_streams_an_answer_and_opens_a_cited_passage(tui_services: Ser
         assert app.screen.citation == documents[0] or app.screen.citation.id.startswith("D")
         body = app.screen.query_one("#source-text", Static)
         assert text(body) == app.screen.citation.text
+        # the words the answer quoted are highlighted in the passage
+        opened = app.screen.citation
+        assert opened.quote and opened.quote == opened.text[opened.start : opened.end]
+        assert highlighted(body) == quoted_spans(opened) != []
+        note = text(app.screen.query_one("#source-quote", Static))
+        assert note.startswith("Quoted in the answer:")
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
         # a [T#] source opens the tag's recent values
@@ -201,7 +227,14 @@ async def test_feedback_on_the_last_answer(tui_services: Services) -> None:
         assert feedback.by == OPERATOR
 
 
-async def test_stop_a_generation_while_the_ui_stays_responsive(tui_services: Services) -> None:
+async def test_stop_a_generation_while_the_ui_stays_responsive(
+    make_services: ServicesFactory, plant_template: Path, tmp_path: Path
+) -> None:
+    # Generative answers wait for the model (extractive ones quote without it).
+    shutil.copytree(plant_template, tmp_path / "generative")
+    tui_services = make_services(
+        "generative", plant={"file": PLANT_FILE}, chat={"answer_mode": "generative"}
+    )
     feed_plant(tui_services)
     app = make_app(tui_services)
     model = tui_services.chat_model
@@ -301,3 +334,38 @@ async def test_a_citation_label_in_the_answer_opens_with_the_mouse(tui_services:
         assert await pilot.click(box, offset=(5, 0))
         assert isinstance(app.screen, SourceScreen) and app.screen.citation == citation
         assert "page 4" in text(app.screen.query_one(".dialog-title", Static))
+
+
+async def test_the_source_screen_scrolls_to_the_highlighted_quote(tui_services: Services) -> None:
+    lines = [f"{n}. Check item {n} of the weekly round." for n in range(1, 61)]
+    passage = "\n".join(lines)
+    spans = tuple((passage.index(line), passage.index(line) + len(line)) for line in lines[39:41])
+    start, end = spans[0][0], spans[-1][1]
+    citation = Citation(
+        "D1",
+        "c1",
+        "/docs/round.md",
+        "Weekly round",
+        None,
+        passage,
+        quote=passage[start:end],
+        start=start,
+        end=end,
+        spans=spans,
+    )
+    app = make_app(tui_services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(SourceScreen(citation))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SourceScreen)
+        assert highlighted(screen.query_one("#source-text", Static)) == list(spans)
+        note = text(screen.query_one("#source-quote", Static))
+        assert note == "Quoted in the answer: 2 parts, highlighted, on lines 40-41 of 60."
+        body = screen.query_one("#source-body", VerticalScroll)
+        # the first quoted line (row 39) sits one line below the top of the view
+        assert body.scroll_y == 38
+        assert body.scroll_y <= 39 < body.scroll_y + body.scrollable_content_region.height
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)

@@ -3,16 +3,17 @@ screens over the HTTP API, answers streamed as server-sent events."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
 from assistant.api import create_app
 from assistant.api.keys import KeyStore
-from assistant.domain import TelemetryEvent
+from assistant.domain import TelemetryEvent, TelemetryLine
 from assistant.errors import AuthError, WorkOrderError
 from assistant.services import Services
 from tests.api.conftest import start_server, stop_server
@@ -25,6 +26,8 @@ from tui.widgets.chat import ChatPane
 from tui.widgets.plant import PlantPane
 from tui.widgets.status import StatusBar
 from tui.widgets.workorders import WorkOrdersPane
+
+AGE = re.compile(r"\(\d+ s ago\)")
 
 
 @dataclass
@@ -93,7 +96,8 @@ async def test_the_terminal_over_the_api(served: Served) -> None:
             assert any(c.id.startswith("D") for c in answer.citations)
             await pilot.press("ctrl+o", "enter")
             assert isinstance(app.screen, SourceScreen)
-            assert app.screen.citation.text
+            opened = app.screen.citation
+            assert opened.text and opened.spans and opened.quote  # highlighted over HTTP too
             await pilot.press("escape")
             # feedback goes to the server's journal
             await pilot.press("f6", "down", "enter", "ctrl+s")
@@ -111,6 +115,49 @@ async def test_the_terminal_over_the_api(served: Served) -> None:
                 backend.approve(order.id, OPERATOR)
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How do I clean strainer ST-101?", "What is the unload pressure of compressor C-3?"],
+    ids=["procedure", "quotes"],
+)
+def test_an_answer_over_the_api_is_the_answer_in_process(served: Served, question: str) -> None:
+    local = served.services.chat.ask(question)
+    backend = HttpBackend(served.url, served.key)
+    pieces: list[str] = []
+    try:
+        remote = backend.ask(question, None, pieces.append, threading.Event())
+    finally:
+        backend.close()
+    assert pieces and remote.turn_id > local.turn_id
+    quoted = [c for c in remote.citations if c.quote]
+    assert quoted, remote.text
+    for c in quoted:
+        assert c.start is not None and c.end is not None
+        assert c.quote == c.text[c.start : c.end] and c.spans and c.chunk_id
+    assert remote.citations == local.citations
+    assert (remote.mode, remote.withheld, remote.stopped_looping) == (
+        local.mode,
+        local.withheld,
+        local.stopped_looping,
+    )
+    # Everything else is the same too, but for the ids and times of the two turns (and the
+    # live lines' "(1 s ago)": the second answer may read them a second later).
+    assert remote == replace(
+        local,
+        conversation_id=remote.conversation_id,
+        turn_id=remote.turn_id,
+        timings=remote.timings,
+        telemetry=tuple(_aged(t, remote.telemetry) for t in local.telemetry),
+    )
+
+
+def _aged(line: TelemetryLine, remote: tuple[TelemetryLine, ...]) -> TelemetryLine:
+    """Return the local line with the age the remote line of the same id states."""
+    twin = next(t for t in remote if t.id == line.id)
+    age = AGE.search(twin.text)
+    return replace(line, text=AGE.sub(age.group(0), line.text) if age else line.text)
 
 
 def test_alarm_events_stream_to_a_subscriber(served: Served) -> None:

@@ -15,18 +15,28 @@ from textual.pilot import Pilot
 from assistant.domain import Answer, Citation, TelemetryLine, Timings
 from assistant.services import Services
 from tests.tui.conftest import feed_plant, make_app, sample_order, settle
+from tui.app import MainScreen
 from tui.widgets.chat import ChatPane
 
 Compare = Callable[..., bool]
 SMALL = (80, 24)
 LARGE = (160, 48)
 
+STEPS = "1. Start the standby pump.\n2. Close the isolation valves.\n3. Clean the basket."
+CLEANING = "Clean the strainer when its differential pressure alarm is raised.\n\n" + STEPS
+LIMIT = "Clean the basket when the differential pressure reaches 0.35 bar."
+INSPECTION = "\n".join(
+    [f"{n}. Check item {n} of the weekly round and note it in the log." for n in range(1, 31)]
+    + [LIMIT, "Report any torn basket to the supervisor."]
+)
 ANSWER = Answer(
     conversation_id="c-snapshot",
-    question="Why is ST-101 alarming?",
+    question="How do I clean strainer ST-101?",
     text=(
-        "ST-101 differential pressure is 0.38 bar, above its hi alarm limit of 0.35 bar [T1]. "
-        "Change over to the standby pump and clean the strainer basket [D1]."
+        "ST-101 differential pressure is 0.38 bar, above its hi alarm limit of 0.35 bar [T1].\n"
+        "7.3 Cleaning steps: [D1]\n"
+        f"{STEPS}\n"
+        f"\u201c{LIMIT}\u201d [D2]"
     ),
     citations=(
         Citation(
@@ -35,10 +45,29 @@ ANSWER = Answer(
             source="/plant/docs/pump-p101-p102-om-manual.md",
             section="Raw Water Pumps > 7. Strainer ST-101 / ST-102 Cleaning > 7.3 Cleaning",
             page=None,
-            text="1. Start the standby pump. 2. Close the isolation valves. 3. Clean the basket.",
+            text=CLEANING,
+            quote=STEPS,
+            start=CLEANING.index(STEPS),
+            end=len(CLEANING),
+            spans=tuple(
+                (CLEANING.index(step), CLEANING.index(step) + len(step))
+                for step in STEPS.split("\n")
+            ),
+        ),
+        Citation(
+            id="D2",
+            chunk_id="chunk-2",
+            source="/plant/docs/strainer-inspection.md",
+            section="Strainers > Weekly round",
+            page=3,
+            text=INSPECTION,
+            quote=LIMIT,
+            start=INSPECTION.index(LIMIT),
+            end=INSPECTION.index(LIMIT) + len(LIMIT),
+            spans=((INSPECTION.index(LIMIT), INSPECTION.index(LIMIT) + len(LIMIT)),),
         ),
     ),
-    timings=Timings(5.0, 900.0, 2000.0, 800, 40),
+    timings=Timings(5.0, 900.0, 2000.0, 0, 0),
     telemetry=(
         TelemetryLine(
             id="T1",
@@ -94,6 +123,22 @@ async def _answered(pilot: Pilot[Any]) -> None:
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
 def test_chat_with_an_answer(snap_compare: Compare, frozen: Services, size: Any) -> None:
     assert snap_compare(make_app(frozen), terminal_size=size, run_before=settled(_answered))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+async def _source_opened(pilot: Pilot[Any]) -> None:
+    await _answered(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, MainScreen)
+    screen.action_open_source("D2")
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_source_with_the_quote_highlighted(
+    snap_compare: Compare, frozen: Services, size: Any
+) -> None:
+    # The passage is scrolled to its quoted sentence, which is highlighted.
+    assert snap_compare(make_app(frozen), terminal_size=size, run_before=settled(_source_opened))
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])

@@ -3,9 +3,12 @@ and its citation read back from the screen."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -79,8 +82,8 @@ def test_demo_in_tmux_answers_a_typed_question_with_a_citation(tmp_path: Path) -
             lambda s: re.search(r"\[D\d+\] pump-p101-p102-om-manual\.md", s) is not None,
             "a cited passage of the pump manual",
         )
-        assert "> How do I clean strainer ST-101?" in screen
-        assert re.search(r"\[D\d+\]", screen.split("> How do I clean")[1])
+        # the answer quotes the cleaning procedure (a long one scrolls the question away)
+        assert re.search(r"\b\d+\. [A-Z]", screen), screen
         # the sources, then the first cited passage, by keys
         tmux.run("send-keys", "-t", "demo", "C-o")
         tmux.run("send-keys", "-t", "demo", "Enter")
@@ -92,4 +95,8 @@ def test_demo_in_tmux_answers_a_typed_question_with_a_citation(tmp_path: Path) -
         assert "demo-exit-0" in ended
     finally:
         subprocess.run([*tmux.base, "kill-server"], capture_output=True, timeout=30, check=False)
-    assert (tmp_path / "demo" / "journal.sqlite3").is_file()
+    journal = tmp_path / "demo" / "journal.sqlite3"
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        asked = db.execute("SELECT question, citations FROM turns").fetchall()
+    assert [q for q, _ in asked] == ["How do I clean strainer ST-101?"]
+    assert any(c["id"].startswith("D") for c in json.loads(asked[0][1]))

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api import sse
@@ -49,17 +48,33 @@ class ContinueRequest(_Body):
     stream: bool = False
 
 
-class CitationOut(BaseModel):
-    """A checked citation: the passage behind a [D#] label."""
+class _Out(BaseModel):
+    """A response body: exactly these fields, so the schema says what is returned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CitationOut(_Out):
+    """A checked citation: the passage behind a [D#] label and what the answer quoted of it.
+
+    ``quote`` is ``text[start:end]``; a passage cited as a whole has ``quote`` "" and
+    ``start``/``end`` null. ``spans`` holds each quoted unit's [start, end] when several
+    pieces were quoted (``quote`` then runs from the first to the last).
+    """
 
     id: str
+    chunk_id: str
     source: str
     section: str
     page: int | None
     text: str
+    quote: str
+    start: int | None
+    end: int | None
+    spans: list[tuple[int, int]]
 
 
-class TelemetryOut(BaseModel):
+class TelemetryOut(_Out):
     """A live value given to the model as [T#], rendered by code."""
 
     id: str
@@ -70,9 +85,10 @@ class TelemetryOut(BaseModel):
     ts: float | None
     state: str
     trend: str
+    text: str
 
 
-class TimingsOut(BaseModel):
+class TimingsOut(_Out):
     """Where the answer's time went."""
 
     retrieval_ms: float
@@ -82,21 +98,27 @@ class TimingsOut(BaseModel):
     completion_tokens: int
 
 
-class ChecksOut(BaseModel):
+class ChecksOut(_Out):
     """What the answer checks found."""
 
     covered: bool
     dropped_citations: int
     unsupported_numbers: list[str]
     unsupported_claims: list[str]
+    withheld: list[str]
+    stopped_looping: bool
 
 
-class AnswerOut(BaseModel):
+AnswerMode = Literal["extractive", "hybrid", "generative"]
+
+
+class AnswerOut(_Out):
     """The cited answer, exactly as ``shiftmate ask --json`` prints it."""
 
     answer: str
     conversation_id: str
     turn_id: int
+    mode: AnswerMode
     citations: list[CitationOut]
     telemetry: list[TelemetryOut]
     timings: TimingsOut
@@ -104,17 +126,39 @@ class AnswerOut(BaseModel):
     cut: list[str]
 
 
-class TurnOut(BaseModel):
-    """One question and answer of a conversation."""
+def answer_out(answer: Answer) -> AnswerOut:
+    """Return an answer as the API returns it (the ``ask --json`` shape, validated)."""
+    return AnswerOut.model_validate(answer_json(answer))
+
+
+class TurnOut(_Out):
+    """One question and answer of a conversation, as the journal keeps it."""
 
     turn_id: int
     question: str
     answer: str
-    citations: list[dict[str, Any]]
+    citations: list[CitationOut]
     telemetry: list[dict[str, Any]]
     timings: dict[str, Any]
     checks: dict[str, Any]
     created_at: str
+
+
+def stored_citation(stored: dict[str, Any]) -> dict[str, Any]:
+    """Return a journal citation with every CitationOut field; turns recorded before answers
+    quoted have no quote (cited whole)."""
+    return {
+        "id": stored["id"],
+        "chunk_id": stored.get("chunk_id", ""),
+        "source": stored["source"],
+        "section": stored.get("section", ""),
+        "page": stored.get("page"),
+        "text": stored.get("text", ""),
+        "quote": stored.get("quote") or "",
+        "start": stored.get("start"),
+        "end": stored.get("end"),
+        "spans": [(int(a), int(b)) for a, b in stored.get("spans") or ()],
+    }
 
 
 class ConversationSummaryOut(BaseModel):
@@ -225,7 +269,7 @@ async def answer(
         job = state.queue.submit(lambda cancel: work(cancel, lambda _text: None))
         result = await result_unless_disconnected(request, job)
         _record_answer(state, job, result)
-        return JSONResponse(answer_json(result))
+        return answer_out(result)
 
     running = start_stream(state, work)
 
@@ -255,7 +299,7 @@ async def answer(
                 )
                 return
             _record_answer(state, running.job, result)
-            yield sse.event("answer", answer_json(result))
+            yield sse.event("answer", answer_out(result).model_dump(mode="json"))
         finally:
             running.job.cancel.set()  # a no-op when done; stops generation if the client left
 
@@ -310,7 +354,7 @@ def _conversation(state: ApiState, conversation_id: str) -> dict[str, Any]:
                 "turn_id": t.id,
                 "question": t.question,
                 "answer": t.answer,
-                "citations": t.citations,
+                "citations": [stored_citation(c) for c in t.citations],
                 "telemetry": t.telemetry,
                 "timings": t.timings,
                 "checks": t.checks,

@@ -22,10 +22,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.api import sse
 from assistant.api.auth import Operator, State
 from assistant.api.errors import ApiError, map_error, responses
-from assistant.api.routers.chat import ID_PATTERN, SSE_EVENT_SCHEMA, _record_answer
+from assistant.api.routers.chat import (
+    ID_PATTERN,
+    SSE_EVENT_SCHEMA,
+    AnswerMode,
+    ChecksOut,
+    CitationOut,
+    TelemetryOut,
+    TimingsOut,
+    _record_answer,
+    answer_out,
+)
 from assistant.api.state import ApiState
 from assistant.api.streaming import TokenSink, result_unless_disconnected, start_stream
-from assistant.commands import answer_json
 from assistant.domain import Answer
 from assistant.errors import ShiftmateError
 from models.types import Message
@@ -124,6 +133,20 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class ShiftmateExtension(BaseModel):
+    """Model shiftmate's extension field: the answer's ``ask --json`` shape, less its text."""
+
+    model_config = ConfigDict(extra="forbid")
+    conversation_id: str
+    turn_id: int
+    mode: AnswerMode
+    citations: list[CitationOut]
+    telemetry: list[TelemetryOut]
+    timings: TimingsOut
+    checks: ChecksOut
+    cut: list[str]
+
+
 class ChatCompletion(BaseModel):
     """An OpenAI chat completion; ``shiftmate`` holds citations and telemetry (model shiftmate)."""
 
@@ -133,7 +156,7 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
-    shiftmate: dict[str, Any] | None = None
+    shiftmate: ShiftmateExtension | None = None
 
 
 def _models(state: ApiState) -> list[dict[str, Any]]:
@@ -376,19 +399,8 @@ def _stream_error(exc: Exception) -> str:
 
 
 def _extension(answer: Answer) -> dict[str, Any]:
-    shaped = answer_json(answer)
-    return {
-        k: shaped[k]
-        for k in (
-            "conversation_id",
-            "turn_id",
-            "citations",
-            "telemetry",
-            "timings",
-            "checks",
-            "cut",
-        )
-    }
+    shaped = answer_out(answer).model_dump(mode="json", exclude={"answer"})
+    return ShiftmateExtension.model_validate(shaped).model_dump(mode="json")
 
 
 async def _shiftmate(state: ApiState, request: Request, body: ChatCompletionRequest) -> Any:
