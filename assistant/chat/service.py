@@ -259,10 +259,10 @@ class ChatService:
         first = time.perf_counter()
         if on_token is not None:
             on_token(shown)
-        lead, raw = "", shown
+        lead, raw, lead_prompt_tokens = "", shown, 0
         refused: tuple[str, ...] = ()
         if hybrid and extract.covered:
-            lead, raw, refused = self._lead(turn.question, extract, cancel)
+            lead, raw, refused, lead_prompt_tokens = self._lead(turn.question, extract, cancel)
             if lead and on_token is not None:
                 on_token("\n" + lead)
         text = "\n".join(part for part in (preface, lead, body) if part)
@@ -281,8 +281,8 @@ class ChatService:
                 retrieval_ms=round(turn.retrieval_ms, 1),
                 ttft_ms=round((first - turn.started) * 1000, 1),
                 total_ms=round((done - turn.started) * 1000, 1),
-                prompt_tokens=plan.prompt_tokens if hybrid else 0,
-                completion_tokens=self._model.count_tokens(raw) if hybrid and raw else 0,
+                prompt_tokens=lead_prompt_tokens,
+                completion_tokens=self._model.count_tokens(raw) if lead_prompt_tokens else 0,
             ),
             withheld=refused,
             telemetry=tuple(turn.lines),
@@ -294,15 +294,18 @@ class ChatService:
 
     def _lead(
         self, question: str, extract: Extract, cancel: threading.Event | None
-    ) -> tuple[str, str, tuple[str, ...]]:
-        """Ask the model for one lead sentence; return (lead or "", raw text, refused)."""
+    ) -> tuple[str, str, tuple[str, ...], int]:
+        """Ask the model for one lead sentence; return (lead or "", raw text, refused, prompt
+        tokens)."""
         quotes = "\n".join(q.render() for q in extract.quotes)
         messages = [
             Message("system", LEAD_SYSTEM),
             Message("user", f"Quotes:\n{quotes}\n\nQuestion: {question}"),
         ]
+        prompt = self._model.render(messages)
+        prompt_tokens = self._model.count_tokens(prompt)
         pieces = self._model.stream_prompt(
-            self._model.render(messages),
+            prompt,
             max_tokens=LEAD_MAX_TOKENS,
             temperature=self._settings.temperature,
             stop=[*SCAFFOLD_STOPS, "\n\n", *self._settings.stop],
@@ -316,14 +319,14 @@ class ChatService:
         cleaned = strip_scaffolding(raw)
         sentences = split_sentences(cleaned.replace("\n", " "))
         if not sentences:
-            return "", raw, ()
+            return "", raw, (), prompt_tokens
         lead = LABEL_TRAILER.sub("", sentences[0]).strip()
         unit_texts = [u.text for q in extract.quotes for u in q.units]
         if not lead or not check_strict(lead, unit_texts).ok:
-            return "", raw, (lead,) if lead else ()
+            return "", raw, (lead,) if lead else (), prompt_tokens
         labels = "".join(f"[{q.label}]" for q in extract.quotes[:1])
         end = len(lead.rstrip(".!?"))
-        return f"{lead[:end]} {labels}{lead[end:] or '.'}", raw, ()
+        return f"{lead[:end]} {labels}{lead[end:] or '.'}", raw, (), prompt_tokens
 
     def _generate(
         self,
