@@ -24,36 +24,17 @@ class ChunkStore:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
+        self._dimension = dimension
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._client = chromadb.PersistentClient(
                 path=str(directory),
                 settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
             )
-            self._collection = self._client.get_or_create_collection(
-                name=collection,
-                embedding_function=None,
-                # A wider search than Chroma's default (ef 10) keeps recall@5 high on large,
-                # repetitive corpora (work orders) for a few ms more per query.
-                metadata={
-                    "hnsw:space": "cosine",
-                    "hnsw:construction_ef": 200,
-                    "hnsw:search_ef": 100,
-                    "dimension": dimension,
-                },
-            )
+            self._collection = self._open(collection)
             # The answer units of every chunk, so a single table row or sentence can find its
             # passage even when the passage's own vector is diluted by the rest of it.
-            self._units = self._client.get_or_create_collection(
-                name=f"{collection[:57]}.units",
-                embedding_function=None,
-                metadata={
-                    "hnsw:space": "cosine",
-                    "hnsw:construction_ef": 200,
-                    "hnsw:search_ef": 100,
-                    "dimension": dimension,
-                },
-            )
+            self._units = self._open(f"{collection[:57]}.units")
         except Exception as exc:  # chromadb raises many unrelated types for a damaged store
             raise KnowledgeError(f"cannot open the vector store in {directory}: {exc}") from exc
         stored = (self._collection.metadata or {}).get("dimension")
@@ -63,6 +44,20 @@ class ChunkStore:
                 f"embedder makes {dimension}; re-ingest into a new data directory"
             )
         self._batch = int(self._client.get_max_batch_size())
+
+    def _open(self, name: str) -> Any:
+        # A wider search than Chroma's default (ef 10) keeps recall@5 high on large, repetitive
+        # corpora (work orders) for a few ms more per query.
+        return self._client.get_or_create_collection(
+            name=name,
+            embedding_function=None,
+            metadata={
+                "hnsw:space": "cosine",
+                "hnsw:construction_ef": 200,
+                "hnsw:search_ef": 100,
+                "dimension": self._dimension,
+            },
+        )
 
     def count(self) -> int:
         """Return how many chunks are stored."""

@@ -112,10 +112,9 @@ class ChecksOut(_Out):
 AnswerMode = Literal["extractive", "hybrid", "generative"]
 
 
-class AnswerOut(_Out):
-    """The cited answer, exactly as ``shiftmate ask --json`` prints it."""
+class AnswerFacts(_Out):
+    """Everything about an answer but its text (the OpenAI route's ``shiftmate`` field)."""
 
-    answer: str
     conversation_id: str
     turn_id: int
     mode: AnswerMode
@@ -124,6 +123,12 @@ class AnswerOut(_Out):
     timings: TimingsOut
     checks: ChecksOut
     cut: list[str]
+
+
+class AnswerOut(AnswerFacts):
+    """The cited answer, exactly as ``shiftmate ask --json`` prints it."""
+
+    answer: str
 
 
 def answer_out(answer: Answer) -> AnswerOut:

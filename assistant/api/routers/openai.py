@@ -25,11 +25,7 @@ from assistant.api.errors import ApiError, map_error, responses
 from assistant.api.routers.chat import (
     ID_PATTERN,
     SSE_EVENT_SCHEMA,
-    AnswerMode,
-    ChecksOut,
-    CitationOut,
-    TelemetryOut,
-    TimingsOut,
+    AnswerFacts,
     _record_answer,
     answer_out,
 )
@@ -133,18 +129,8 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-class ShiftmateExtension(BaseModel):
+class ShiftmateExtension(AnswerFacts):
     """Model shiftmate's extension field: the answer's ``ask --json`` shape, less its text."""
-
-    model_config = ConfigDict(extra="forbid")
-    conversation_id: str
-    turn_id: int
-    mode: AnswerMode
-    citations: list[CitationOut]
-    telemetry: list[TelemetryOut]
-    timings: TimingsOut
-    checks: ChecksOut
-    cut: list[str]
 
 
 class ChatCompletion(BaseModel):
