@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from assistant.actions.model import EDITABLE, STATUSES, WorkOrder
+from assistant.actions.model import EDITABLE, STATUSES, WorkOrder, duration_text
 from assistant.actions.store import to_json
 from assistant.services import Services, build_services
 from assistant.settings import Settings
@@ -91,7 +91,7 @@ def render(order: WorkOrder) -> str:
     lines += [f"  {n}. {step}" for n, step in enumerate(order.steps, 1)]
     lines.append("Parts: " + ("; ".join(order.parts) or "-"))
     lines.append("Tools: " + ("; ".join(order.tools) or "-"))
-    lines.append(f"Estimated duration: {order.estimated_duration_h:g} h")
+    lines.append(f"Estimated duration: {duration_text(order.estimated_duration_h)}")
     lines.append("Evidence:")
     lines += [
         f"  [T] {t.text or f'{t.tag} {t.value} {t.unit} {t.state}'}"

@@ -16,6 +16,7 @@ import time
 import tomllib
 from pathlib import Path
 
+from assistant.actions.safety import is_isolation_step
 from tests.brokers import collect_messages
 from tests.test_cli import SHIFTMATE, run
 
@@ -106,6 +107,19 @@ def test_demo_alarm_to_draft_to_exported_file_and_mqtt_message(tmp_path: Path) -
             assert order["evidence"]["documents"], "document passages are cited"
             assert order["safety"]["energy_isolation_required"]
             assert order["priority"] in ("medium", "high", "emergency")
+            # written by code: the asset and the troubleshooting row's symptom, never a reading
+            assert order["title"].startswith(
+                "ST-101: Low flow with clogged strainer (differential pressure high"
+            )  # high or high-high, as the alarm's level
+            assert order["suspected_cause"] == (
+                "Debris load during runoff or leaf fall; torn basket letting debris into the "
+                "impeller eye"
+            )
+            assert order["estimated_duration_h"] is None  # the cleaning steps state no time
+            chunk_ids = [d["chunk_id"] for d in order["evidence"]["documents"]]
+            assert len(chunk_ids) == len(set(chunk_ids))
+            isolating = [s for s in order["steps"] if is_isolation_step(s)]
+            assert len(isolating) == 1 and isolating[0].startswith("Isolate the pump:")
 
             wo = order["id"]
             edited = run(

@@ -3,6 +3,7 @@ one-line errors for bad input."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -39,6 +40,9 @@ def test_draft_review_and_export_from_the_command_line(
     assert [o["id"] for o in json.loads(listed.stdout)] == [wid]
     shown = run("workorders", "show", wid, data_dir=data, env=ENV)
     assert wid in shown.stdout and "Energy isolation REQUIRED" in shown.stdout
+    # the cleaning steps state no time, so the draft states none
+    assert order["estimated_duration_h"] is None
+    assert "Estimated duration: not stated" in shown.stdout
 
     edit = ("workorders", "edit", wid, "--field", "estimated_duration_h", "--value", "3")
     assert run(*edit, "--by", "bob", data_dir=data, env=ENV).returncode == 0
@@ -52,6 +56,8 @@ def test_draft_review_and_export_from_the_command_line(
     assert exported.returncode == 0, exported.stderr
     assert (data / "exports" / f"{wid}.json").is_file()
     assert (data / "exports" / "workorders.csv").is_file()
+    with (data / "exports" / "workorders.csv").open(encoding="utf-8", newline="") as handle:
+        assert [r["estimated_duration_h"] for r in csv.DictReader(handle)] == ["3"]
     twice = run("workorders", "export", wid, "--by", "bob", data_dir=data)
     assert twice.returncode == 9 and "already exported" in twice.stderr
     final = json.loads(run("workorders", "show", wid, "--json", data_dir=data).stdout)

@@ -1,13 +1,18 @@
-"""Draft a work order: code fills what the system knows, the model writes only the prose.
+"""Draft a work order: code fills what the documents and the telemetry say, the model writes
+only the prose that cannot be copied.
 
 Filled by code: the asset (checked against the plant), the evidence (the alarm event from the
 history, the asset's abnormal live values, the retrieved passages with source, section and
-page), timestamps, the priority floor from the alarm, the energy-isolation flag and isolation
-points from the asset's lockout procedure, and steps from a retrieved procedure when one
-exists. The model fills title, problem, suspected cause, priority (which can only raise the
-floor), steps (only without a procedure), parts, tools and duration, constrained by a JSON
-schema. Retrieved text is given to the model as quoted data; nothing in it is ever executed:
-drafting only creates drafts, it never changes a status.
+page, each listed once), timestamps, the priority floor from the alarm, the energy-isolation
+flag and isolation points from the asset's lockout procedure, the steps of a retrieved
+procedure (verbatim, in order, with an isolation step first only when the procedure has none)
+and its stated duration, the suspected cause (the cause cell of the troubleshooting-table row
+that matches the alarm, cited; else "not stated") and the title (the asset, then that row's
+symptom, else the alarm's tag and level in words, else the request). The model writes the
+problem, the priority (which can only raise the floor) and its reason, steps (only without a
+procedure), parts and tools, constrained by a JSON schema. Retrieved text is given to the
+model as quoted data; nothing in it is ever executed: drafting only creates drafts, it never
+changes a status.
 """
 
 from __future__ import annotations
@@ -20,7 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.actions.evidence import (
+    ConversationEvidence,
+    DocumentReader,
+    clip,
+    conversation_evidence,
+    mentions,
+    passage_evidence,
+    unique_telemetry,
+    with_cause,
+)
 from assistant.actions.model import (
+    MAX_CAUSE,
+    MAX_STEPS,
     PRIORITIES,
     DocumentEvidence,
     Evidence,
@@ -31,13 +48,32 @@ from assistant.actions.model import (
     higher,
     validate,
 )
+from assistant.actions.procedure import Procedure, find_procedure
+from assistant.actions.safety import (
+    ISOLATION_SECTION,
+    is_isolation_step,
+    is_lockout,
+    isolation_points,
+    isolation_step,
+    lockout_applies,
+    procedure_number,
+)
 from assistant.actions.store import WorkOrderStore, now_iso
+from assistant.actions.troubleshooting import (
+    NOT_STATED,
+    Symptom,
+    TroubleRow,
+    alarm_symptom,
+    alarm_words,
+    document_rows,
+    draft_title,
+    match_row,
+)
 from assistant.chat.assets import AssetResolver
-from assistant.chat.citations import cited_labels
 from assistant.chat.live import render_line
 from assistant.domain import Chunk, SearchHit, TelemetryEvent
 from assistant.errors import ModelError, WorkOrderError
-from assistant.journal import Journal, Turn
+from assistant.journal import Journal
 from assistant.knowledge.manifest import Manifest
 from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.store import ChunkStore
@@ -57,21 +93,10 @@ LEVEL_FLOOR: dict[str, Priority] = {
     "stale": "low",
 }
 ABNORMAL = ("lolo", "lo", "hi", "hihi", "outside normal", "stale")
-LOCKOUT_WORDS = re.compile(r"lockout|tagout|\bloto\b|energy control", re.IGNORECASE)
-ISOLATION_SECTION = re.compile(r"energy source|isolation|lock application", re.IGNORECASE)
-ISOLATION_POINT = re.compile(
-    r"\bMCC-\d+\s+cubicle\s+\d+[A-Z]?\b"
-    r"|\bheater MCB\b"
-    r"|\b(?:V|XV|HV|CB|MCB|QF|DS)-\d{2,5}[A-Z]?\b"
-)
-NOT_ISOLATION = re.compile(r"\b([A-Z]{1,3}-\d{2,5}[A-Z]?)\s+is not an isolation point")
-PROCEDURE_NUMBER = re.compile(r"Procedure number\s*\|\s*([A-Z0-9][A-Z0-9-]{2,40})")
-NUMBERED_STEP = re.compile(r"(?:^|(?<=\s))(\d{1,2})\.\s+(?=[A-Z`])")
 LEADING_NUMBER = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)+")
-PROCEDURE_SECTION = re.compile(r"procedure|steps|cleaning|replacement|how to", re.IGNORECASE)
 WORDS = re.compile(r"[A-Za-z]{3}")
+PATH_LIKE = re.compile(r"[./\\_]")
 EXCERPT = 260
-DURATIONS = (0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 48)
 
 SYSTEM = (
     "You write maintenance work orders for plant technicians. Answer in JSON only. "
@@ -95,65 +120,10 @@ class DraftContext:
     procedure_steps: tuple[str, ...]
     procedure_source: str | None
     request: str | None = None
-
-
-@dataclass(frozen=True)
-class ConversationEvidence:
-    """What an operator's conversation contributes to a draft: its questions and what the
-    checked answers cited (passages and live values), taken from the journal by code."""
-
-    conversation_id: str
-    questions: tuple[str, ...]
-    assets: tuple[str, ...]
-    documents: tuple[DocumentEvidence, ...]
-    telemetry: tuple[TelemetryEvidence, ...]
-
-
-def conversation_evidence(
-    conversation_id: str, turns: Sequence[Turn], resolver: AssetResolver
-) -> ConversationEvidence:
-    """Collect a conversation's questions, the assets it names and the sources its answers cited.
-
-    Only citations that survived the answer checks count (the journal keeps them per turn), and
-    only live values an answer actually cited (``[T#]`` in its text).
-    """
-    documents: dict[str, DocumentEvidence] = {}
-    telemetry: list[TelemetryEvidence] = []
-    mentioned: list[str] = []
-    for turn in turns:
-        mentioned += resolver.resolve(turn.question) + resolver.resolve(turn.answer)
-        for c in turn.citations:
-            documents.setdefault(
-                c["chunk_id"],
-                DocumentEvidence(
-                    source=c["source"],
-                    section=c["section"],
-                    page=c["page"],
-                    chunk_id=c["chunk_id"],
-                    excerpt=_clip(c["text"], 600),
-                ),
-            )
-        cited = set(cited_labels(turn.answer))
-        for line in turn.telemetry:
-            if line["id"] in cited:
-                telemetry.append(
-                    TelemetryEvidence(
-                        asset=line["asset"],
-                        tag=line["tag"],
-                        value=line["value"],
-                        unit=line["unit"],
-                        ts=line["ts"],
-                        state=line["state"],
-                        text=_clip(line["text"], 600),
-                    )
-                )
-    return ConversationEvidence(
-        conversation_id=conversation_id,
-        questions=tuple(t.question for t in turns),
-        assets=tuple(dict.fromkeys(mentioned)),
-        documents=tuple(documents.values()),
-        telemetry=tuple(telemetry),
-    )
+    title: str = ""
+    suspected_cause: str = NOT_STATED
+    cause_evidence: DocumentEvidence | None = None
+    estimated_duration_h: float | None = None
 
 
 def prose_schema(with_steps: bool, scale: float = 1.0) -> dict[str, Any]:
@@ -166,9 +136,7 @@ def prose_schema(with_steps: bool, scale: float = 1.0) -> dict[str, Any]:
         return {"type": "string", "minLength": low, "maxLength": max(low + 10, int(high * scale))}
 
     properties: dict[str, Any] = {
-        "title": text(8, 60),
         "problem": text(15, 150),
-        "suspected_cause": text(5, 100),
         "priority": {"enum": list(PRIORITIES)},
         "priority_reason": text(5, 80),
     }
@@ -181,69 +149,7 @@ def prose_schema(with_steps: bool, scale: float = 1.0) -> dict[str, Any]:
         }
     properties["parts"] = {"type": "array", "items": text(2, 30), "maxItems": 3}
     properties["tools"] = {"type": "array", "items": text(2, 30), "maxItems": 3}
-    properties["estimated_duration_h"] = {"enum": list(DURATIONS)}
     return {"type": "object", "properties": properties, "required": list(properties)}
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _mentions(chunk: Chunk, asset: AssetSpec) -> bool:
-    tags = {t.upper() for t in asset.document_tags}
-    if tags & {a.upper() for a in chunk.assets}:
-        return True
-    blob = f"{chunk.title} {chunk.section} {chunk.text}".upper()
-    return any(re.search(rf"\b{re.escape(t)}\b", blob) for t in tags)
-
-
-def _is_lockout(chunk: Chunk) -> bool:
-    return bool(LOCKOUT_WORDS.search(f"{chunk.title} {chunk.source}"))
-
-
-def lockout_applies(chunk: Chunk, asset: AssetSpec) -> bool:
-    """Return whether a lockout passage belongs to a procedure written for this asset."""
-    tags = [t.upper() for t in asset.document_tags]
-    head = f"{chunk.title} {chunk.source}".upper()
-    if any(re.search(rf"\b{re.escape(t)}\b", head) for t in tags):
-        return True
-    equipment = re.search(r"Equipment\s*\|([^\n]*)", chunk.text)
-    return equipment is not None and any(
-        re.search(rf"\b{re.escape(t)}\b", equipment.group(1).upper()) for t in tags
-    )
-
-
-def isolation_points(texts: Sequence[str]) -> list[str]:
-    """Extract isolation points (valves, breakers, MCC cubicles) from lockout passage text."""
-    excluded = {m.group(1) for text in texts for m in NOT_ISOLATION.finditer(text)}
-    points: list[str] = []
-    for text in texts:
-        for match in ISOLATION_POINT.finditer(text):
-            point = re.sub(r"\s+", " ", match.group(0))
-            if point in excluded or point in points:
-                continue
-            points.append(point)
-    return points[:20]
-
-
-def procedure_steps(text: str) -> list[str]:
-    """Return the numbered steps 1, 2, 3, ... of a procedure text, in order."""
-    starts: list[tuple[int, int]] = []
-    expected = 1
-    for match in NUMBERED_STEP.finditer(text):
-        if int(match.group(1)) == expected:
-            starts.append((match.start(), match.end()))
-            expected += 1
-    if len(starts) < 3:
-        return []
-    steps = []
-    for n, (_start, end) in enumerate(starts):
-        stop = starts[n + 1][0] if n + 1 < len(starts) else len(text)
-        step = " ".join(text[end:stop].split())
-        if step:
-            steps.append(_clip(step, 300))
-    return steps[:20]
 
 
 def clean_item(text: str) -> str:
@@ -251,11 +157,19 @@ def clean_item(text: str) -> str:
     return " ".join(LEADING_NUMBER.sub("", str(text)).split())
 
 
-def clean_items(items: Any) -> list[str]:
-    """Return distinct, cleaned list items that contain words."""
+def clean_items(items: Any, sources: Sequence[str] = ()) -> list[str]:
+    """Return distinct, cleaned list items that contain words.
+
+    An item that is only a piece of a cited source's file name or path (a model copying the
+    citation label) is no item.
+    """
     seen: list[str] = []
+    paths = [s.lower() for s in sources]
     for item in items if isinstance(items, list) else []:
         text = clean_item(item)
+        label = " " not in text and PATH_LIKE.search(text) is not None
+        if label and any(text.lower() in p for p in paths):
+            continue
         if WORDS.search(text) and text.lower() not in (s.lower() for s in seen):
             seen.append(text)
     return seen
@@ -291,14 +205,6 @@ class Drafter:
         self.last_tries = 0
         self.last_seconds = 0.0
 
-    def _document(self, source: str) -> list[Chunk]:
-        """Return every chunk of an ingested document, in document order."""
-        entry = self.manifest.get(source)
-        if entry is None:
-            return []
-        order = {chunk_id: n for n, chunk_id in enumerate(entry.chunk_ids)}
-        return sorted(self.chunks.get(list(entry.chunk_ids)), key=lambda c: order.get(c.id, 0))
-
     # ---- what code knows ------------------------------------------------------------------
 
     def _conversation(self, conversation_id: str) -> ConversationEvidence:
@@ -326,6 +232,18 @@ class Drafter:
             raise WorkOrderError(f"unknown asset '{asset_id}' (the plant has: {known})")
         return asset
 
+    def _event(self, alarm_id: str | None, asset: AssetSpec) -> TelemetryEvent | None:
+        if alarm_id is None:
+            return None
+        event = self.history.get(alarm_id)
+        if event is None:
+            raise WorkOrderError(f"no alarm event '{alarm_id}' in the alarm history")
+        if event.asset.upper() != asset.id.upper():
+            raise WorkOrderError(
+                f"alarm event '{alarm_id}' is of asset {event.asset}, not {asset.id}"
+            )
+        return event
+
     def gather(
         self,
         asset_id: str | None,
@@ -333,72 +251,46 @@ class Drafter:
         question: str | None = None,
         conversation_id: str | None = None,
     ) -> DraftContext:
-        """Collect the asset, evidence, priority floor, safety and procedure by code."""
+        """Collect the asset, evidence, priority floor, safety, procedure and cause by code."""
         if question is not None and len(question) > 1000:
             raise WorkOrderError("question: at most 1000 characters")
         talk = self._conversation(conversation_id) if conversation_id is not None else None
         asset = self._asset_of(asset_id, talk)
         if talk is not None and question is None:
             # the operator's latest questions say what the work order is about
-            question = _clip(" / ".join(talk.questions[-3:]), 1000)
-        event = None
-        if alarm_id is not None:
-            event = self.history.get(alarm_id)
-            if event is None:
-                raise WorkOrderError(f"no alarm event '{alarm_id}' in the alarm history")
-            if event.asset.upper() != asset.id.upper():
-                raise WorkOrderError(
-                    f"alarm event '{alarm_id}' is of asset {event.asset}, not {asset.id}"
-                )
+            question = clip(" / ".join(talk.questions[-3:]), 1000)
+        event = self._event(alarm_id, asset)
+        read = DocumentReader(self.manifest, self.chunks)
         telemetry = self._telemetry(asset, event)
         if talk is not None:
-            seen = {(t.tag, t.ts) for t in telemetry}
-            telemetry += tuple(
-                t
-                for t in talk.telemetry
-                if t.asset.upper() == asset.id.upper() and (t.tag, t.ts) not in seen
-            )
-        floor: Priority = "low"
-        reasons: list[str] = []
-        if event is not None and event.state == "raised":
-            floor = higher(floor, LEVEL_FLOOR.get(event.level, "low"))
-            reasons.append(f"alarm {event.level}: {event.message}")
-        elif event is not None:
-            reasons.append(f"alarm (cleared) {event.level}: {event.message}")
-            floor = higher(floor, "low")
-        for line in telemetry:
-            if line.event_id is None and line.state in LEVEL_FLOOR:
-                level_floor = LEVEL_FLOOR[line.state]
-                if level_floor != floor and higher(floor, level_floor) == level_floor:
-                    reasons.append(f"{line.tag} in {line.state} alarm")
-                floor = higher(floor, level_floor)
-        documents, passages = self._documents(asset, event, question)
+            telemetry += tuple(t for t in talk.telemetry if t.asset.upper() == asset.id.upper())
+        telemetry = unique_telemetry(telemetry)
+        floor, reasons = self._floor(event, telemetry)
+        retrieved, passages = self._documents(asset, event, question)
+        cited: tuple[DocumentEvidence, ...] = ()
         if talk is not None:
             # what the conversation's answers cited comes first, then what retrieval adds
-            mine = {d.chunk_id for d in talk.documents}
-            documents = (talk.documents + tuple(d for d in documents if d.chunk_id not in mine))[
-                : self.settings.top_k + 3
-            ]
-            cited = self.chunks.get([d.chunk_id for d in talk.documents])
-            passages = tuple(cited) + tuple(c for c in passages if c.id not in mine)
-        safety, procedure_source = self._safety(asset)
-        steps: list[str] = []
-        steps_source = None
-        for chunk in passages:
-            heading = chunk.section.split(" > ")[-1]
-            if _is_lockout(chunk) or not PROCEDURE_SECTION.search(heading):
-                continue
-            section = [c for c in self._document(chunk.source) if c.section == chunk.section]
-            steps = procedure_steps(" ".join(c.text for c in section or [chunk]))
-            if steps:
-                steps_source = f"{chunk.source}, {chunk.section}"
-                break
-        if steps and safety.energy_isolation_required:
-            lead = (
-                f"Isolate and lock out {asset.id} per {procedure_source or 'its LOTO procedure'}"
-                f" ({', '.join(safety.isolation_points[:6])}) and verify zero energy."
-            )
-            steps = [_clip(lead, 300), *steps][:20]
+            cited = talk.documents
+            mine = [d.chunk_id for d in cited]
+            passages = tuple(self.chunks.get(mine)) + tuple(c for c in passages if c.id not in mine)
+        symptom = alarm_symptom(asset, event)
+        row = self._troubleshooting_row(asset, symptom, passages, read)
+        cause_line = None
+        if row is not None and row.cause:
+            cause_line = passage_evidence(row.chunk, row.unit.text)
+        documents = with_cause(
+            (*cited, *retrieved), cause_line, len(cited), self.settings.top_k + 3
+        )
+        safety = self._safety(asset, read)
+        procedure = find_procedure(passages, read)
+        steps = list(procedure.steps) if procedure else []
+        if (
+            steps
+            and safety.energy_isolation_required
+            and not any(is_isolation_step(s) for s in steps)
+        ):
+            lead = isolation_step(asset, safety.procedure, safety.isolation_points)
+            steps = [clip(lead, 300), *steps]
         return DraftContext(
             asset=asset,
             event=event,
@@ -408,10 +300,32 @@ class Drafter:
             floor=floor,
             floor_reason="; ".join(reasons),
             safety=safety,
-            procedure_steps=tuple(steps),
-            procedure_source=steps_source,
+            procedure_steps=tuple(steps[:MAX_STEPS]),
+            procedure_source=_where(procedure),
             request=question,
+            title=draft_title(asset, event, symptom, row, question),
+            suspected_cause=clip(row.cause, MAX_CAUSE) if row and row.cause else NOT_STATED,
+            cause_evidence=cause_line,
+            estimated_duration_h=procedure.duration_h if procedure else None,
         )
+
+    def _floor(
+        self, event: TelemetryEvent | None, telemetry: Sequence[TelemetryEvidence]
+    ) -> tuple[Priority, list[str]]:
+        floor: Priority = "low"
+        reasons: list[str] = []
+        if event is not None and event.state == "raised":
+            floor = higher(floor, LEVEL_FLOOR.get(event.level, "low"))
+            reasons.append(f"alarm {event.level}: {event.message}")
+        elif event is not None:
+            reasons.append(f"alarm (cleared) {event.level}: {event.message}")
+        for line in telemetry:
+            if line.event_id is None and line.state in LEVEL_FLOOR:
+                level_floor = LEVEL_FLOOR[line.state]
+                if level_floor != floor and higher(floor, level_floor) == level_floor:
+                    reasons.append(f"{line.tag} in {line.state} alarm")
+                floor = higher(floor, level_floor)
+        return floor, reasons
 
     def _telemetry(
         self, asset: AssetSpec, event: TelemetryEvent | None
@@ -427,7 +341,7 @@ class Drafter:
                     unit=spec.unit if spec else "",
                     ts=event.ts,
                     state=f"{event.level} {event.state}",
-                    text=_clip(event.message, 600),
+                    text=clip(event.message, 600),
                     event_id=event.id,
                 )
             )
@@ -443,7 +357,7 @@ class Drafter:
                         unit=status.unit,
                         ts=status.ts,
                         state=status.state,
-                        text=_clip(line.text, 600),
+                        text=clip(line.text, 600),
                     )
                 )
         return tuple(lines)
@@ -460,48 +374,58 @@ class Drafter:
         query = " ".join(p for p in parts if p)
         k = self.settings.top_k
         hits: list[SearchHit] = self.retriever.search(query, k * 4)
-        own = [h for h in hits if _mentions(h.chunk, asset) and not _is_lockout(h.chunk)]
-        other = [h for h in hits if h not in own and not _is_lockout(h.chunk)]
-        chosen = (own + other)[:k]
-        documents = tuple(
-            DocumentEvidence(
-                source=h.chunk.source,
-                section=h.chunk.section,
-                page=h.chunk.page,
-                chunk_id=h.chunk.id,
-                excerpt=_clip(h.chunk.text, 600),
-            )
-            for h in chosen
-        )
-        return documents, tuple(h.chunk for h in chosen)
+        own = [h for h in hits if mentions(h.chunk, asset) and not is_lockout(h.chunk)]
+        other = [h for h in hits if h not in own and not is_lockout(h.chunk)]
+        chosen: list[Chunk] = []
+        for hit in own + other:
+            if len(chosen) == k:
+                break
+            if all(c.id != hit.chunk.id and c.text != hit.chunk.text for c in chosen):
+                chosen.append(hit.chunk)
+        return tuple(passage_evidence(c) for c in chosen), tuple(chosen)
 
-    def _safety(self, asset: AssetSpec) -> tuple[Safety, str | None]:
+    def _troubleshooting_row(
+        self,
+        asset: AssetSpec,
+        symptom: Symptom | None,
+        passages: Sequence[Chunk],
+        read: DocumentReader,
+    ) -> TroubleRow | None:
+        """Return the row matching the symptom in the troubleshooting tables of the documents
+        about the asset: those retrieved, then those a search for its symptom finds."""
+        if symptom is None or symptom.direction is None:
+            return None
+        words = alarm_words(symptom.tag, symptom.level)
+        query = f"{asset.id} {asset.name} troubleshooting symptom likely causes {words}"
+        hits = self.retriever.search(query, self.settings.top_k * 2)
+        sources = dict.fromkeys(c.source for c in (*passages, *(h.chunk for h in hits)))
+        rows: list[TroubleRow] = []
+        for source in sources:
+            document = read(source)
+            if document and not is_lockout(document[0]):
+                rows += document_rows(document, asset)
+        return match_row(symptom, rows)
+
+    def _safety(self, asset: AssetSpec, read: DocumentReader) -> Safety:
         tags = " ".join(asset.document_tags)
         hits = self.retriever.search(f"lockout procedure isolation points {tags}", 12)
-        lockout = [h.chunk for h in hits if _is_lockout(h.chunk)]
-        sources = {
+        lockout = [h.chunk for h in hits if is_lockout(h.chunk)]
+        sources = sorted(
             source
             for source in {c.source for c in lockout}
-            if any(lockout_applies(c, asset) for c in self._document(source))
-        }
-        mine = [c for source in sorted(sources) for c in self._document(source)]
+            if any(lockout_applies(c, asset) for c in read(source))
+        )
+        mine = [c for source in sources for c in read(source)]
         if not mine:
-            return Safety(), None
+            return Safety()
         isolation = [c.text for c in mine if ISOLATION_SECTION.search(c.section)]
         points = isolation_points(isolation or [c.text for c in mine])
-        number = next(
-            (m.group(1) for c in mine if (m := PROCEDURE_NUMBER.search(c.text)) is not None),
-            None,
-        )
-        procedure = number or Path(sorted(sources)[0]).name
-        return (
-            Safety(
-                energy_isolation_required=True,
-                isolation_points=tuple(points),
-                permits=(_clip(f"Lockout/tagout per {procedure}", 120),),
-                procedure=_clip(procedure, 120),
-            ),
-            procedure,
+        procedure = procedure_number(mine) or Path(sources[0]).name
+        return Safety(
+            energy_isolation_required=True,
+            isolation_points=tuple(points),
+            permits=(clip(f"Lockout/tagout per {procedure}", 120),),
+            procedure=clip(procedure, 120),
         )
 
     # ---- what the model writes ------------------------------------------------------------
@@ -520,18 +444,17 @@ class Drafter:
             )
         for n, chunk in enumerate(context.passages[:2], 1):
             lines.append(
-                f'Passage {n} ({chunk.source}, {chunk.section}): "{_clip(chunk.text, EXCERPT)}"'
+                f'Passage {n} ({chunk.source}, {chunk.section}): "{clip(chunk.text, EXCERPT)}"'
             )
         request = question or (
             f"Write a work order for {asset.id}"
             + (f" about: {context.event.message}" if context.event else "")
         )
-        lines.append(f"Request: {_clip(request, 400)}")
+        lines.append(f"Request: {clip(request, 400)}")
         lines.append(
-            "Write the work order JSON: title, problem, suspected_cause, priority, "
-            "priority_reason"
+            "Write the work order JSON: problem, priority, priority_reason"
             + (", steps" if not context.procedure_steps else "")
-            + ", parts, tools, estimated_duration_h."
+            + ", parts, tools."
         )
         return [Message("system", SYSTEM), Message("user", "\n".join(lines))]
 
@@ -584,6 +507,21 @@ class Drafter:
             )
         return self.store.create(order)
 
+    def _steps(self, context: DraftContext, prose: dict[str, Any], known: str) -> list[str]:
+        """Return the procedure's steps, else the model's, with one isolation step first."""
+        if context.procedure_steps:
+            return list(context.procedure_steps)
+        steps = clean_items(prose.get("steps", [])) or [
+            clip(f"Inspect {context.asset.id} and confirm the reported condition: {known}", 300)
+        ]
+        if context.safety.energy_isolation_required:
+            # code states the isolation, with its points; the model's own version is dropped
+            lead = isolation_step(
+                context.asset, context.safety.procedure, context.safety.isolation_points
+            )
+            steps = [clip(lead, 300), *(s for s in steps if not is_isolation_step(s))]
+        return steps[:MAX_STEPS]
+
     def _assemble(
         self,
         context: DraftContext,
@@ -601,54 +539,35 @@ class Drafter:
             if context.event is not None
             else question or f"Inspect {context.asset.id} ({context.asset.name})"
         )
-        for key in ("title", "problem"):
-            value = prose.get(key)
-            if not isinstance(value, str) or not WORDS.search(value):
-                # A title or problem made only of tags and numbers: state what code knows.
-                prose[key] = _clip(f"{context.asset.id}: {known}", 120 if key == "title" else 900)
-        unstated = {
-            "suspected_cause": "Not stated by the draft; to be assessed on site.",
-            "priority_reason": "Not stated by the draft; review the priority.",
-        }
-        for key, fallback in unstated.items():
-            value = prose.get(key)
-            if not isinstance(value, str) or not WORDS.search(value):
-                # Said plainly rather than invented: the reviewer fills it in.
-                prose[key] = fallback
+        sources = [d.source for d in context.documents]
+        problem = prose.get("problem")
+        if not isinstance(problem, str) or not WORDS.search(problem):
+            # a problem made only of tags and numbers: state what code knows
+            problem = clip(f"{context.asset.id}: {known}", 900)
+        reason = prose.get("priority_reason")
+        if not isinstance(reason, str) or not WORDS.search(reason):
+            # said plainly rather than invented: the reviewer fills it in
+            reason = "Not stated by the draft; review the priority."
         model_priority = prose.get("priority")
         if model_priority not in PRIORITIES:
             raise WorkOrderError(f"priority: not one of {', '.join(PRIORITIES)}")
         priority = higher(model_priority, context.floor)
-        reason = " ".join(str(prose["priority_reason"]).split())
+        reason = " ".join(reason.split())
         if priority != model_priority:
             reason = f"At least {context.floor} because of the {context.floor_reason}"
-        steps = list(context.procedure_steps) or clean_items(prose.get("steps", []))
-        if not steps:
-            steps = [
-                _clip(
-                    f"Inspect {context.asset.id} and confirm the reported condition: {known}", 300
-                )
-            ]
-        if not context.procedure_steps and context.safety.energy_isolation_required:
-            steps.insert(
-                0,
-                f"Isolate and lock out {context.asset.id} per "
-                f"{context.safety.procedure or 'its LOTO procedure'} and verify zero energy.",
-            )
-        now = now_iso()
         data: dict[str, Any] = {
             "id": f"WO-{time.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}",
             "asset": context.asset.id,
-            "title": " ".join(str(prose["title"]).split()),
-            "problem": " ".join(str(prose["problem"]).split()),
-            "suspected_cause": " ".join(str(prose["suspected_cause"]).split()),
+            "title": context.title or clip(f"{context.asset.id}: {known}", 120),
+            "problem": " ".join(problem.split()),
+            "suspected_cause": context.suspected_cause,
             "priority": priority,
-            "priority_reason": _clip(reason, 300),
+            "priority_reason": clip(reason, 300),
             "safety": context.safety.model_dump(mode="json"),
-            "steps": steps,
-            "parts": clean_items(prose.get("parts", [])),
-            "tools": clean_items(prose.get("tools", [])),
-            "estimated_duration_h": prose.get("estimated_duration_h"),
+            "steps": self._steps(context, prose, known),
+            "parts": clean_items(prose.get("parts", []), sources),
+            "tools": clean_items(prose.get("tools", []), sources),
+            "estimated_duration_h": context.estimated_duration_h,
             "evidence": Evidence(
                 telemetry=context.telemetry, documents=context.documents
             ).model_dump(mode="json"),
@@ -657,7 +576,11 @@ class Drafter:
             "question": question,
             "conversation_id": conversation_id,
             "created_by": by,
-            "created_at": now,
+            "created_at": now_iso(),
             "draft_tries": tries,
         }
         return validate(data)
+
+
+def _where(procedure: Procedure | None) -> str | None:
+    return None if procedure is None else f"{procedure.source}, {procedure.section}"

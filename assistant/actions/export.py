@@ -71,7 +71,7 @@ def csv_row(order: WorkOrder) -> list[str]:
         " | ".join(f"{n}. {s}" for n, s in enumerate(order.steps, 1)),
         "; ".join(order.parts),
         "; ".join(order.tools),
-        f"{order.estimated_duration_h:g}",
+        "" if order.estimated_duration_h is None else f"{order.estimated_duration_h:g}",
         order.created_by,
         order.created_at,
         order.approved_by or "",

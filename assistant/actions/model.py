@@ -111,7 +111,7 @@ class WorkOrder(_Frozen):
     steps: tuple[Step, ...] = Field(min_length=1, max_length=MAX_STEPS)
     parts: tuple[Item, ...] = Field((), max_length=MAX_ITEMS)
     tools: tuple[Item, ...] = Field((), max_length=MAX_ITEMS)
-    estimated_duration_h: float = Field(gt=0, le=1000)
+    estimated_duration_h: float | None = Field(None, gt=0, le=1000)
     evidence: Evidence = Evidence()
     status: Status = "draft"
     alarm_id: str | None = None
@@ -146,6 +146,9 @@ EDITABLE: dict[str, str] = {
     "safety.permits": "list",
 }
 """Fields an operator may edit, and how a command-line value is read for each."""
+
+NO_NUMBER = frozenset({"", "-", "\u2014", "none", "not stated"})
+"""Values that clear a number field (a duration the documents do not state)."""
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -183,6 +186,8 @@ def parse_value(field: str, value: str) -> Any:
         separator = "\n" if "\n" in value else ";"
         return [part.strip() for part in value.split(separator) if part.strip()]
     if kind == "number":
+        if value.strip().lower() in NO_NUMBER:
+            return None
         try:
             return float(value)
         except ValueError as exc:
@@ -195,6 +200,11 @@ def parse_value(field: str, value: str) -> Any:
             return False
         raise WorkOrderError(f"{field}: expected true or false, got {value!r}")
     return value
+
+
+def duration_text(hours: float | None) -> str:
+    """Return an estimated duration for a person: "8 h", or "not stated"."""
+    return "not stated" if hours is None else f"{hours:g} h"
 
 
 def shown(value: Any) -> str:

@@ -28,6 +28,7 @@ _BULLET = re.compile(
 )
 _NUMBERED = re.compile(r"^\(?(\d{1,3})[.)]$")
 _INLINE_STEP = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=[.;:!?]\s\s))(\d{1,2})[.)]\s+(?=[A-Z`\"(])")
+_RULE_ROW = re.compile(r"^\|?[\s:|-]+\|?$")
 _EMPTY_CELL = frozenset({"", "-", "\u2014", "\u2013", "n/a", "N/A"})
 
 
@@ -198,8 +199,8 @@ def _table_units(
     units: list[AnswerUnit] = []
     for a, b in lines[1:]:
         cells = _cells(chunk.text[a:b])
-        if not any(cell not in _EMPTY_CELL for cell in cells):
-            continue
+        if not any(cell not in _EMPTY_CELL for cell in cells) or _RULE_ROW.match(chunk.text[a:b]):
+            continue  # an empty row, or a Markdown rule line |---|:---:|
         units.append(
             AnswerUnit(
                 chunk.id,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from assistant.actions.drafting import isolation_points, procedure_steps
-from assistant.actions.model import priority_rank
+from assistant.actions.model import WorkOrder, priority_rank
+from assistant.actions.procedure import procedure_steps
+from assistant.actions.safety import is_isolation_step, isolation_points
 from assistant.errors import WorkOrderError
 from assistant.services import Services
 from tests.assistant.actions.helpers import plant_services, raise_alarm
@@ -27,6 +29,8 @@ ALARMS = [
     ("HX-12", "outlet_temp", 30.0, 40.0, "°C", "medium"),
     ("C-3", "discharge_pressure", 7.0, 5.5, "bar", "medium"),
 ]
+MANUAL = SAMPLE_PLANT / "pump-p101-p102-om-manual.md"
+CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
 QUESTIONS = [
     ("ST-101", "How do I clean strainer ST-101?"),
     ("P-101", "Replace the mechanical seal of P-101, it is leaking"),
@@ -37,6 +41,30 @@ QUESTIONS = [
     ("C-3", "Change the oil and the air filter of C-3"),
     ("ST-102", "Strainer ST-102 basket is damaged"),
 ]
+
+
+def cause_cell(document: Path, symptom_says: str) -> str:
+    """Return the "Likely causes" cell of the troubleshooting row whose symptom says this."""
+    for line in document.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and symptom_says in cells[0]:
+            return cells[1]
+    raise AssertionError(f"no troubleshooting row says {symptom_says!r}")
+
+
+def assert_checkable(order: WorkOrder) -> None:
+    """Assert what code guarantees of every draft: a title naming the asset without a reading
+    or a time, evidence listed once, isolation stated once."""
+    assert order.title.startswith(f"{order.asset}: ")
+    assert not CLOCK.search(order.title), order.title
+    for line in order.evidence.telemetry:
+        if line.value is not None:
+            reading = rf"(?<![\w.-]){re.escape(f'{line.value:g}')}(?![\w.])"
+            assert not re.search(reading, order.title), order.title
+    ids = [d.chunk_id for d in order.evidence.documents]
+    excerpts = [" ".join(d.excerpt.split()) for d in order.evidence.documents]
+    assert len(set(ids)) == len(ids) and len(set(excerpts)) == len(excerpts)
+    assert sum(1 for step in order.steps if is_isolation_step(step)) <= 1, order.steps
 
 
 @pytest.fixture
@@ -65,6 +93,7 @@ def test_twenty_drafts_from_alarms_and_questions_validate_with_evidence(
         assert order.evidence.documents, "passages are cited"
         assert all(d.source and d.chunk_id for d in order.evidence.documents)
         assert order.created_by == "ann" and order.created_at
+        assert_checkable(order)
         assert drafting.workorders.get(order.id) == order
     for asset, question in QUESTIONS:
         order = drafting.drafter.draft(asset, question=question, created_by="bob")
@@ -72,6 +101,8 @@ def test_twenty_drafts_from_alarms_and_questions_validate_with_evidence(
         assert order.asset == asset and order.question == question
         assert order.evidence.documents
         assert order.steps and order.title
+        assert_checkable(order)
+        assert order.suspected_cause == "not stated"  # no alarm: no troubleshooting row
     assert len(tries) == 20
     first = sum(1 for t in tries if t == 1)
     print(f"\nfirst-try validation: {first}/{len(tries)}; tries {tries}")
@@ -87,8 +118,71 @@ def test_lockout_procedure_fills_safety_and_procedure_fills_steps(drafting: Serv
     assert "V-101C" not in order.safety.isolation_points  # "is not an isolation point"
     assert any("RWW-LOTO-P101" in p for p in order.safety.permits)
     assert any("wash it from the outside in" in step for step in order.steps)
+    # the procedure's own isolation step, in its own words, and no second one put before it
+    assert order.steps[0].startswith("Change over so that the pump behind the dirty strainer")
+    assert [s for s in order.steps if is_isolation_step(s)] == [order.steps[1]]
+    assert order.steps[1].startswith("Isolate the pump: close and lock the suction valve")
+    assert order.estimated_duration_h is None  # 7.3 states no time
     pump = drafting.drafter.draft("C-3", question="Change the oil of C-3", created_by="ann")
     assert not pump.safety.energy_isolation_required  # no lockout procedure for C-3
+
+
+def test_alarm_drafts_take_title_and_cause_from_the_troubleshooting_table(
+    drafting: Services,
+) -> None:
+    cases = [
+        ("ST-101", "differential_pressure", 0.1, 0.4, "bar", "`differential_pressure` above"),
+        ("P-102", "bearing_temp", 60.0, 88.0, "°C", "`bearing_temp` above"),
+        ("P-101", "vibration", 2.0, 5.0, "mm/s RMS", "`vibration` above"),
+    ]
+    orders = []
+    for asset, tag, start, end, unit, symptom in cases:
+        event = raise_alarm(drafting, asset, tag, start, end, unit)
+        order = drafting.drafter.draft(asset, alarm_id=event.id, created_by="ann")
+        assert_checkable(order)
+        cause = cause_cell(MANUAL, symptom)
+        assert order.suspected_cause == cause
+        cited = [d for d in order.evidence.documents if cause.lower() in d.excerpt.lower()]
+        assert len(cited) == 1, "the row the cause is copied from is cited once"
+        assert Path(cited[0].source).name == MANUAL.name
+        assert cited[0].section.endswith("9.1 Troubleshooting table")
+        orders.append(order)
+    strainer, bearing, vibration = orders
+    assert strainer.title == "ST-101: Low flow with clogged strainer (differential pressure high)"
+    assert bearing.title == "P-102: High bearing temperature"
+    assert vibration.title == "P-101: High vibration"
+    # the strainer's cleaning steps are copied; 7.3 states no time, so none is given
+    assert strainer.estimated_duration_h is None
+    assert any("wash it from the outside in" in step for step in strainer.steps)
+    assert not any(s.startswith("Isolate and lock out ST-101 per") for s in strainer.steps)
+
+
+def test_no_troubleshooting_row_for_the_alarm_means_no_cause(drafting: Services) -> None:
+    event = raise_alarm(drafting, "C-3", "discharge_pressure", 7.0, 5.5, "bar")
+    order = drafting.drafter.draft("C-3", alarm_id=event.id, created_by="ann")
+    assert order.suspected_cause == "not stated"
+    assert order.title == "C-3: Discharge pressure low alarm"
+    # HX-12's tags appear in the C-3 table's checks column, never in a symptom cell
+    event = raise_alarm(drafting, "HX-12", "outlet_temp", 30.0, 40.0, "°C")
+    order = drafting.drafter.draft("HX-12", alarm_id=event.id, created_by="ann")
+    assert order.suspected_cause == "not stated"
+    assert order.title == "HX-12: Loop outlet temperature high alarm"
+    assert_checkable(order)
+
+
+def test_seal_replacement_takes_the_time_its_section_states(drafting: Services) -> None:
+    assert "Estimated time: 6\u20138 hours for two technicians" in MANUAL.read_text("utf-8")
+    order = drafting.drafter.draft(
+        "P-101", question="Replace the mechanical seal of P-101, it is leaking", created_by="ann"
+    )
+    assert order.estimated_duration_h == 8
+    assert_checkable(order)
+    # section 6 whole, in its own order: preparation, removal, installation, return to service
+    assert order.steps[0] == "Change over to the standby pump (Section 3.4)."
+    assert order.steps[-1].startswith("Start with the discharge valve 25 % open")
+    isolation = [s for s in order.steps if is_isolation_step(s)]
+    assert len(isolation) == 1 and isolation[0].startswith("Lock out the pump according to")
+    assert order.safety.energy_isolation_required
 
 
 def test_planted_instruction_in_a_document_changes_no_status(

@@ -103,10 +103,15 @@ def test_draft_edit_approve_export_reject(wo: Services, mosquitto: Mosquitto) ->
     assert statuses == {order.id: "exported", second.id: "rejected"}
 
     third = wo.drafter.draft("C-3", question="Change the C-3 oil", created_by="ann")
+    # a duration the documents do not state is cleared, not guessed
+    cleared = wo.workorders.edit(third.id, "estimated_duration_h", "", "bob")
+    assert cleared.estimated_duration_h is None
     wo.workorders.approve(third.id, "carol")
     again = wo.exporter.export(third.id)
     rows = _rows(again.csv_path)
     assert [r[0] for r in rows] == ["id", order.id, third.id]  # header once
+    assert rows[2][rows[0].index("estimated_duration_h")] == ""
+    assert json.loads(again.json_path.read_text(encoding="utf-8"))["estimated_duration_h"] is None
 
 
 def test_corrupt_export_folder_keeps_the_order_approved(
