@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.chat.citations import numbers_in
-from assistant.chat.service import NOT_COVERED
+from assistant.chat.service import CLOSEST, NOT_COVERED
 from assistant.chat.strict import check_strict
 from assistant.domain import Answer
 from assistant.errors import ChatError
@@ -76,10 +76,19 @@ def test_the_answer_names_the_right_isolation_point(plant_services: Services) ->
     assert "cubicle 4C" not in answer.text
 
 
-def test_a_plant_question_the_documents_do_not_answer_says_so(plant_services: Services) -> None:
-    answer = plant_services.chat.ask("What is the boiler feedwater pH limit?")
+def test_weak_matches_are_hedged_and_below_the_floor_nothing_is_quoted(
+    make_services: ServicesFactory, plant_template: Path, tmp_path: Path
+) -> None:
+    question = "What is the boiler feedwater pH limit?"  # the sample plant has no boiler
+    shutil.copytree(plant_template, tmp_path / "default")
+    hedged = make_services("default").chat.ask(question)
+    assert hedged.text.startswith(CLOSEST), "a weak match is introduced as the closest passages"
+    shutil.copytree(plant_template, tmp_path / "strict")
+    strict = make_services("strict", chat={"quote_floor": 0.5})
+    answer = strict.chat.ask(question)
     assert not answer.covered
     assert answer.text == NOT_COVERED
+    assert answer.citations == ()
 
 
 def test_hybrid_lead_is_shown_only_when_it_passes_the_strict_check(
