@@ -12,7 +12,13 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.chat.assets import AssetResolver
-from assistant.chat.citations import SentenceChecker, SentenceSplitter, cited_labels, is_looping
+from assistant.chat.citations import (
+    SentenceChecker,
+    SentenceSplitter,
+    cited_labels,
+    is_looping,
+    numbers_in,
+)
 from assistant.chat.extractive import Extract, Quote, UnitRanker, compose
 from assistant.chat.intent import question_intent
 from assistant.chat.live import (
@@ -26,7 +32,7 @@ from assistant.chat.live import (
 )
 from assistant.chat.prompt import PROMPT_VERSION, SCAFFOLD_STOPS, PromptPlan, plan_prompt
 from assistant.chat.quoting import UnitSource
-from assistant.chat.strict import check_strict, strip_scaffolding
+from assistant.chat.strict import StrictResult, check_strict, identifiers_in, strip_scaffolding
 from assistant.domain import (
     Answer,
     AnswerUnit,
@@ -369,8 +375,13 @@ class ChatService:
                 return
             cited = [label for label in cited_labels(checked) if label in unit_texts]
             pool = [text for label in cited for text in unit_texts[label]]
-            verdict = check_strict(checked, pool) if cited else None
-            if verdict is not None and not verdict.ok:
+            if cited:
+                verdict = check_strict(checked, pool)
+            elif numbers_in(checked) or identifiers_in(checked):
+                verdict = StrictResult(False, "a figure or id without a citation")
+            else:
+                verdict = StrictResult(True)
+            if not verdict.ok:
                 checker.withheld.append(checked.strip())
                 checker.unsupported_claims.append(f"{checked.strip()} ({verdict.reason})")
                 return
