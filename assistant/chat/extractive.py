@@ -7,12 +7,15 @@ Each unit (sentence, step, table row; see :mod:`assistant.knowledge.units`) is s
   units) found in the unit, its lead-in or table header and its section heading,
 * what the question asks for (:mod:`assistant.chat.intent`): a figure with a unit of measure,
   a time or interval, a reason, a place or an id, an action,
+* the asset the question names (units about another asset lose a little),
 * a small prior from the passage's retrieval rank.
 
 The composer then quotes: a procedure question gets the best numbered list whole, in the
-source's order (continued from the next chunk when a list was cut); any question whose best
-units are items of one list gets that list; otherwise the best units, at most
-``chat.max_quotes``, grouped by passage in source order. Below ``chat.quote_floor`` nothing is
+source's order (continued from the next chunk when a list was cut); a lead-in line brings the
+list it opens; any question whose best units are items of one list gets that list. Otherwise
+the answering passage (best unit plus half its second) gives its units within a share of its
+best, other passages only near-ties, at most ``chat.max_quotes`` (three for a question that
+asks one thing), grouped by passage in source order. Below ``chat.quote_floor`` nothing is
 quoted and the answer says the documents do not cover the question.
 """
 
