@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ import numpy.typing as npt
 
 from assistant.chat.assets import AssetResolver
 from assistant.chat.citations import (
+    LABEL_GROUP,
     SentenceChecker,
     SentenceSplitter,
     cited_labels,
@@ -138,8 +138,9 @@ class ChatService:
         retrieval_ms = (time.perf_counter() - started) * 1000
         if not hits and not history and not lines:
             return self._not_covered(question, conversation_id, retrieval_ms, started, on_token)
-        turn = _TurnInput(question, conversation_id, history, hits, lines, vector, started)
-        turn.retrieval_ms = retrieval_ms
+        turn = _TurnInput(
+            question, conversation_id, history, hits, lines, vector, started, retrieval_ms
+        )
         if self._settings.answer_mode == "generative":
             return self._generate(turn, on_token, cancel)
         return self._quote(turn, on_token, cancel, hybrid=self._settings.answer_mode == "hybrid")
@@ -326,7 +327,7 @@ class ChatService:
         sentences = split_sentences(cleaned.replace("\n", " "))
         if not sentences:
             return "", raw, (), prompt_tokens
-        lead = LABEL_TRAILER.sub("", sentences[0]).strip()
+        lead = LABEL_GROUP.sub("", sentences[0]).strip()
         unit_texts = [u.text for q in extract.quotes for u in q.units]
         if not lead or not check_strict(lead, unit_texts).ok:
             return "", raw, (lead,) if lead else (), prompt_tokens
@@ -527,10 +528,7 @@ class _TurnInput:
     lines: list[TelemetryLine]
     vector: npt.NDArray[np.float32]
     started: float
-    retrieval_ms: float = 0.0
-
-
-LABEL_TRAILER = re.compile(r"\s*\[[A-Z]\d+(?:\s*[,;]\s*[A-Z]\d+)*\]")
+    retrieval_ms: float
 
 
 def _quote_citations(quotes: Sequence[Quote], visible: dict[str, Chunk]) -> tuple[Citation, ...]:
@@ -541,13 +539,8 @@ def _quote_citations(quotes: Sequence[Quote], visible: dict[str, Chunk]) -> tupl
         start = min(a for a, _ in quote.spans)
         end = max(b for _, b in quote.spans)
         citations.append(
-            Citation(
-                id=quote.label,
-                chunk_id=chunk.id,
-                source=chunk.source,
-                section=chunk.section,
-                page=chunk.page,
-                text=chunk.text,
+            replace(
+                _citation(quote.label, chunk),
                 quote=chunk.text[start:end],
                 start=start,
                 end=end,
