@@ -1,4 +1,5 @@
-"""One error tree for the whole product, mapped to messages and exit codes at the edges.
+"""One error tree for the whole product; the edges map it to messages, HTTP statuses and exit
+codes (``assistant.cli.exit_codes``, ``assistant.api.errors``).
 
 ShiftmateError
 ├── ConfigError          a setting, config file or data directory is wrong
@@ -42,13 +43,9 @@ __all__ = [
 class ConfigError(ShiftmateError):
     """A setting, the config file or the data directory is invalid."""
 
-    exit_code = 2
-
 
 class KnowledgeError(ShiftmateError):
     """The knowledge base cannot ingest, store or search."""
-
-    exit_code = 4
 
 
 class DocumentError(KnowledgeError):
@@ -63,46 +60,30 @@ class DocumentError(KnowledgeError):
 class ChatError(ShiftmateError):
     """A question cannot be answered as asked."""
 
-    exit_code = 5
-
 
 class JournalError(ShiftmateError):
     """The SQLite journal cannot be opened, migrated or written."""
-
-    exit_code = 6
 
 
 class TelemetryError(ShiftmateError):
     """An unknown asset or tag was asked for, or telemetry is not available."""
 
-    exit_code = 8
-
 
 class ConnectorError(ShiftmateError):
     """An outside system (the MQTT broker, ...) cannot be reached or refuses us."""
-
-    exit_code = 7
 
 
 class WorkOrderError(ShiftmateError):
     """A work order cannot be drafted, edited, approved, rejected or exported as asked."""
 
-    exit_code = 9
-
 
 class FeedbackError(ShiftmateError):
     """Feedback names an answer that does not exist, or its fields are invalid."""
-
-    exit_code = 10
 
 
 class SyncError(ShiftmateError):
     """The cloud outbox, the uplink or the cloud receiver cannot do what was asked."""
 
-    exit_code = 11
-
 
 class AuthError(ShiftmateError):
     """An API key is missing, unknown or revoked, or its role does not allow the action."""
-
-    exit_code = 12

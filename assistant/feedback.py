@@ -6,9 +6,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from assistant.clock import now_iso
 from assistant.db import Database
 from assistant.errors import FeedbackError
-from assistant.knowledge.manifest import now_iso
 
 Rating = Literal["helpful", "not_helpful"]
 RATINGS: tuple[str, ...] = get_args(Rating)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.clock import now_iso
 from assistant.db import Database
 from assistant.errors import ChatError
-from assistant.knowledge.manifest import now_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,38 @@ class Journal:
             ConversationSummary(r["id"], r["title"], r["created_at"], r["updated_at"], int(r["n"]))
             for r in rows
         ]
+
+    def continued(self, messages: Sequence[tuple[str, str]]) -> str | None:
+        """Return the conversation whose turns are exactly these earlier (role, text) messages.
+
+        A client that resends the whole chat (as OpenAI-compatible UIs do) continues it: each
+        user message followed by an assistant message is one turn; other roles are ignored.
+        """
+        pairs: list[tuple[str, str]] = []
+        pending: str | None = None
+        for role, text in messages:
+            if role == "user":
+                pending = _words(text)
+            elif role == "assistant" and pending is not None:
+                pairs.append((pending, _words(text)))
+                pending = None
+        if not pairs:
+            return None
+        # Whitespace may differ: a streamed answer is pieced together by the client, and UIs trim.
+        rows = self._db.query(
+            "SELECT DISTINCT conversation_id FROM turns WHERE question = ? ORDER BY id DESC"
+            " LIMIT 20",
+            (pairs[-1][0],),
+        )
+        for row in rows:
+            turns = self.turns(row["conversation_id"])
+            if [(t.question, _words(t.answer)) for t in turns] == pairs:
+                return str(row["conversation_id"])
+        return None
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _turn(row: Any) -> Turn:

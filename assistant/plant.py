@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from assistant.errors import ConfigError
 
 PayloadFormat = Literal["number", "json"]
+SAMPLE_PLANT = Path(__file__).parent / "sample_plant"
+"""The sample plant shipped with the package (Riverbend Water Works): ``shiftmate demo``'s."""
 TEMPLATE_FIELDS = {"site", "asset", "tag"}
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

@@ -1,24 +1,27 @@
-"""The one place that builds Shiftmate's services from the settings.
+"""The one place that builds Shiftmate's services from the settings, and picks the adapters.
 
 Models load lazily on first use, so ``docs list`` or ``config show`` never pay for them, and
-tests can build two configurations side by side (nothing here is global).
+tests can build two configurations side by side (nothing here is global). The CLI, the API and
+the TUI share one lifecycle::
+
+    with build_services(settings) as services:
+        services.start(telemetry="-api", preload=True, sync=settings.sync.background)
+        ...  # serve
+    # closed: sync stopped, telemetry stopped, journal released
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from assistant.actions.drafting import Drafter
-from assistant.actions.export import Exporter
-from assistant.actions.store import WorkOrderStore
 from assistant.chat.quoting import UnitSource
 from assistant.chat.service import ChatService
 from assistant.db import Database
 from assistant.domain import TelemetryEvent
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, SyncError
 from assistant.feedback import FeedbackStore
 from assistant.journal import Journal
 from assistant.knowledge.ingest import Ingestor
@@ -28,12 +31,16 @@ from assistant.knowledge.retrieval import Retriever
 from assistant.knowledge.store import ChunkStore
 from assistant.knowledge.unit_index import UnitIndex
 from assistant.plant import PlantSpec, load_plant
-from assistant.settings import Settings
+from assistant.ports import MessagePublisher, Transport
+from assistant.settings import MqttSettings, Settings
 from assistant.sync.outbox import Outbox
 from assistant.sync.service import SyncService
 from assistant.telemetry.history import AlarmHistory
 from assistant.telemetry.live import LiveTelemetry
 from assistant.telemetry.store import TelemetryStore
+from assistant.workorders.drafting import Drafter
+from assistant.workorders.export import Exporter
+from assistant.workorders.store import WorkOrderStore
 from models import registry
 from models.chat import ChatModel
 from models.embedder import Embedder
@@ -59,11 +66,60 @@ def prepare_data_dir(path: Path) -> Path:
     return path
 
 
-@dataclass
 class Services:
-    """Every service Shiftmate runs, built once from one Settings."""
+    """Every service Shiftmate runs, built once from one Settings; a context manager."""
 
-    settings: Settings
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        chat_model: ChatModel | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        """Hold the settings; already loaded models may be shared (the tests do this)."""
+        self.settings = settings
+        self._given_chat_model = chat_model
+        self._given_embedder = embedder
+        self._stop_sync: Callable[[], None] | None = None
+        self.listening = False
+        """True once live telemetry is being received from the broker."""
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(
+        self,
+        *,
+        telemetry: str | None = None,
+        transient: bool = False,
+        preload: bool = False,
+        sync: bool = False,
+    ) -> Services:
+        """Start what a running edge needs; everything started is stopped by ``close``.
+
+        ``telemetry`` is the MQTT client-id suffix to listen with, when a plant and a broker
+        are configured (a stable suffix lets the broker keep what arrives during a restart;
+        ``transient`` clients get a clean session). ``preload`` loads the models now rather
+        than at the first question; ``sync`` runs cloud sync in the background.
+        """
+        try:
+            if (
+                telemetry is not None
+                and self.plant is not None
+                and self.settings.mqtt.host is not None
+            ):
+                self.start_telemetry(client_id_suffix=telemetry, transient=transient)
+            if preload:
+                _ = self.chat
+            if sync and self._stop_sync is None:
+                self._stop_sync = self.sync.start_background()
+        except BaseException:
+            self.close()
+            raise
+        return self
 
     @property
     def data_dir(self) -> Path:
@@ -109,6 +165,8 @@ class Services:
     @cached_property
     def chat_model(self) -> ChatModel:
         """Load the chat model (verified first when models.verify is on)."""
+        if self._given_chat_model is not None:
+            return self._given_chat_model
         m = self.settings.models
         if m.verify:
             _ = self.llm_sha256
@@ -125,6 +183,8 @@ class Services:
     @cached_property
     def embedder(self) -> Embedder:
         """Load the embedder (verified first when models.verify is on)."""
+        if self._given_embedder is not None:
+            return self._given_embedder
         enforce_offline()
         resolved = registry.resolve(self.settings.models.embedder, "embedder")
         if self.settings.models.verify:
@@ -143,7 +203,11 @@ class Services:
     @cached_property
     def ingestor(self) -> Ingestor:
         """Return the ingestion service."""
-        return Ingestor(self.settings.knowledge, self.store, self.db, self.embedder)
+        from connectors.documents import DocumentFiles
+
+        return Ingestor(
+            self.settings.knowledge, self.store, self.db, self.embedder, DocumentFiles()
+        )
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -192,7 +256,7 @@ class Services:
         broker keeps no queue for it after it leaves.
         """
         from connectors.codec import Decoder
-        from connectors.mqtt import MqttConnector
+        from connectors.mqtt.telemetry import MqttConnector
 
         plant = self.require_plant()
         live = self.live
@@ -214,6 +278,7 @@ class Services:
             max_age_s=mqtt.max_age_s,
         )
         live.start(MqttConnector(mqtt, decoder, live.store.add_many))
+        self.listening = True
         return live
 
     @cached_property
@@ -256,7 +321,11 @@ class Services:
     def exporter(self) -> Exporter:
         """Return the exporter of approved work orders."""
         return Exporter(
-            self.settings.workorders, self.settings.mqtt, self.workorders, self.data_dir / "exports"
+            self.settings.workorders,
+            self.settings.mqtt,
+            self.workorders,
+            self.data_dir / "exports",
+            make_publisher,
         )
 
     @cached_property
@@ -283,16 +352,52 @@ class Services:
             self.feedback,
             self.workorders,
             lambda: self.chat_model,
+            lambda: make_transport(self.settings),
         )
 
     def close(self) -> None:
-        """Stop the telemetry pipeline and release the journal connection."""
+        """Stop background sync and telemetry, and release the journal (safe to call twice)."""
+        if self._stop_sync is not None:
+            stop, self._stop_sync = self._stop_sync, None
+            stop()
+        # cached_property keeps what was built in __dict__: close only what exists
         if self.__dict__.get("live") is not None:
             self.live.stop()  # type: ignore[union-attr]
         if "outbox" in self.__dict__:
             self.outbox.close()
         if "db" in self.__dict__:
             self.db.close()
+
+
+def make_publisher(mqtt: MqttSettings, client_id: str, timeout_s: float) -> MessagePublisher:
+    """Return an MQTT publisher (not yet connected) for work-order exports and the tools."""
+    from connectors.mqtt.publisher import MqttPublisher
+
+    return MqttPublisher(mqtt, client_id=client_id, timeout_s=timeout_s)
+
+
+def make_transport(settings: Settings) -> Transport:
+    """Return the configured uplink; SyncError when offline or when none is configured."""
+    sync = settings.sync
+    if sync.offline:
+        raise SyncError("offline mode (sync.offline = true): nothing is sent")
+    if sync.transport == "mqtt":
+        if sync.mqtt.host is None:
+            raise SyncError("no cloud broker configured: set sync.mqtt.host (transport = mqtt)")
+        from connectors.mqtt.uplink import MqttUplink
+
+        return MqttUplink(
+            sync.mqtt,
+            topic_prefix=sync.mqtt_topic,
+            site=sync.site_id,
+            gzip=sync.gzip,
+            timeout_s=sync.timeout_s,
+        )
+    if not sync.endpoint:
+        raise SyncError("no cloud endpoint configured: set sync.endpoint (and sync.token)")
+    from connectors.uplink import HttpsUplink
+
+    return HttpsUplink(sync)
 
 
 def build_services(
@@ -308,9 +413,4 @@ def build_services(
     """
     enforce_offline()
     prepare_data_dir(settings.data_dir)
-    services = Services(settings)
-    if chat_model is not None:
-        services.__dict__["chat_model"] = chat_model  # pre-fills the cached_property
-    if embedder is not None:
-        services.__dict__["embedder"] = embedder
-    return services
+    return Services(settings, chat_model=chat_model, embedder=embedder)

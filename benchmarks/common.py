@@ -43,7 +43,7 @@ def median(values: Sequence[float]) -> float:
 
 
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a Markdown table (pasted as is into the README)."""
+    """Print a Markdown table (pasted as is into docs/benchmarks.md)."""
     cells = [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
     print(f"\n### {title}\n")

@@ -41,7 +41,7 @@ from assistant.settings import MqttSettings, TelemetrySettings
 from assistant.telemetry.store import TelemetryStore
 from benchmarks.common import SAMPLE_PLANT, print_table
 from connectors.codec import Decoder, encode_json
-from connectors.mqtt import MqttConnector
+from connectors.mqtt.telemetry import MqttConnector
 from tests.brokers import Mosquitto
 
 TIMEOUT_S = 120.0

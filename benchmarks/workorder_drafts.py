@@ -16,11 +16,12 @@ import argparse
 import time
 from pathlib import Path
 
-from assistant.actions.drafting import prose_schema
 from assistant.errors import ModelError, WorkOrderError
+from assistant.workorders.prompt import draft_messages
+from assistant.workorders.schema import prose_schema
 from benchmarks.common import SAMPLE_PLANT, median, percentile, print_table, temp_services
-from tests.assistant.actions.helpers import raise_alarm
-from tests.assistant.actions.test_drafting import ALARMS, QUESTIONS
+from tests.assistant.workorders.helpers import raise_alarm
+from tests.assistant.workorders.test_drafting import ALARMS, QUESTIONS
 
 
 def main() -> None:
@@ -51,8 +52,8 @@ def main() -> None:
             continue
         draft_ms.append((time.perf_counter() - started) * 1000)
         tries.append(order.draft_tries)
-        context = drafter.gather(asset, alarm_id, question)
-        messages = drafter._messages(context, question)
+        context = drafter.gatherer.gather(asset, alarm_id, question)
+        messages = draft_messages(context)
         started = time.perf_counter()
         try:
             model.complete_json(

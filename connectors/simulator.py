@@ -51,8 +51,7 @@ from datetime import datetime
 from assistant.domain import Reading
 from assistant.errors import ConfigError
 from assistant.plant import PlantSpec
-from connectors.codec import encode
-from connectors.publishing import Publisher
+from connectors.publishing import Publisher, ReadingWriter
 
 PUMPS = ("P-101", "P-102")
 STRAINERS = {"P-101": "ST-101", "P-102": "ST-102"}
@@ -537,17 +536,12 @@ def run_publisher(
         raise ValueError(f"rate_hz must be a positive number, got {rate_hz}")
     if not speed > 0 or math.isinf(speed):
         raise ValueError(f"speed must be a positive number, got {speed}")
-    routes: dict[tuple[str, str], tuple[str, str]] = {
-        (asset.id, tag.id): (plant.topic_for(asset, tag), tag.format)
-        for asset in plant.assets
-        for tag in asset.tags
-    }
+    writer = ReadingWriter(plant, publisher, qos=qos)
     stop = stop_event or threading.Event()
     ticks = None if duration_s is None else max(0, round(duration_s * rate_hz))
     period = 1.0 / rate_hz
     dt = speed / rate_hz
-    seqs: dict[str, int] = {}
-    steps = published = 0
+    steps = 0
     next_due = time.monotonic()
     while ticks is None or steps < ticks:
         if stop.is_set():
@@ -555,14 +549,7 @@ def run_publisher(
         readings = sim.step(dt)
         stamp = clock()
         for reading in readings:
-            route = routes.get((reading.asset, reading.tag))
-            if route is None:
-                continue
-            topic, fmt = route
-            seq = seqs.get(topic, 0)
-            seqs[topic] = seq + 1
-            publisher.publish(topic, encode(fmt, reading.value, stamp, seq), qos=qos)
-            published += 1
+            writer.write(reading, stamp)
         steps += 1
         now = time.monotonic()
         next_due = max(next_due + period, now)
@@ -570,5 +557,5 @@ def run_publisher(
         if delay > 0 and (ticks is None or steps < ticks) and stop.wait(delay):
             break
     return PublishReport(
-        steps=steps, published=published, simulated_s=steps * dt, stopped=stop.is_set()
+        steps=steps, published=writer.published, simulated_s=steps * dt, stopped=stop.is_set()
     )

@@ -13,8 +13,8 @@ from typing import Self
 import httpx
 
 from assistant.errors import ConfigError
+from assistant.schema.sync import Ack, UplinkError, compress, decode_ack
 from assistant.settings import SyncSettings
-from assistant.sync.wire import Ack, UplinkError, compress, decode_ack
 
 RECORDS_PATH = "/v1/records"
 

@@ -11,10 +11,6 @@ from __future__ import annotations
 class ShiftmateError(Exception):
     """Base of every error Shiftmate raises on purpose; its message is meant for a person."""
 
-    exit_code = 1
-
 
 class ModelError(ShiftmateError):
     """A model file is missing, is not a GGUF file, fails verification or cannot be loaded."""
-
-    exit_code = 3

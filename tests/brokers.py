@@ -32,7 +32,7 @@ import paho.mqtt.client as paho
 from assistant.settings import MqttSettings
 
 HOST = "127.0.0.1"
-INSTALL_HINT = "run `apt-get install -y mosquitto` (the MQTT tests need a real broker)"
+INSTALL_HINT = "run `./setup.sh --system-only` (the MQTT tests need a real broker: mosquitto)"
 _SEARCH_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/sbin"]
 )

@@ -22,9 +22,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Tab, Tabs
 
-from assistant.actions.model import WorkOrder
 from assistant.domain import Answer, Citation, TelemetryEvent
 from assistant.errors import ShiftmateError
+from assistant.workorders.model import WorkOrder
 from models.chat import GenerationCancelled
 from tui.backend import AssetView, Backend, StatusView
 from tui.screens.alarm import AlarmChoice, AlarmScreen

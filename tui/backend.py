@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from assistant.actions.model import WorkOrder
 from assistant.domain import Answer, TelemetryEvent
 from assistant.services import Services
+from assistant.workorders.model import WorkOrder
 
 TokenSink = Callable[[str], None]
 EventListener = Callable[[TelemetryEvent], None]

@@ -9,15 +9,13 @@ remote failure like a local one.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
-from assistant.actions.model import WorkOrder
-from assistant.domain import Answer, Citation, TelemetryEvent, TelemetryLine, Timings
+from assistant.domain import Answer, TelemetryEvent
 from assistant.errors import (
     AuthError,
     ChatError,
@@ -29,6 +27,11 @@ from assistant.errors import (
     TelemetryError,
     WorkOrderError,
 )
+from assistant.schema.answers import AnswerOut, StreamErrorEvent, TokenEvent
+from assistant.schema.status import StatusOut
+from assistant.schema.telemetry import AlarmsOut, AssetList, AssetOut, EventOut
+from assistant.schema.workorders import ExportOut, WorkOrderList, WorkOrderOut
+from assistant.workorders.model import WorkOrder
 from models.chat import GenerationCancelled
 from tui.backend import (
     SPARK_WINDOW_S,
@@ -92,81 +95,6 @@ def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str, str | None]]:
                 event_id = value
 
 
-def event_from_json(data: dict[str, Any]) -> TelemetryEvent:
-    """Rebuild a telemetry event from the API's JSON."""
-    return TelemetryEvent(
-        id=str(data["id"]),
-        asset=str(data["asset"]),
-        tag=str(data.get("tag", "")),
-        kind=data["kind"],
-        level=str(data["level"]),
-        state=data["state"],
-        ts=float(data["ts"]),
-        value=None if data.get("value") is None else float(data["value"]),
-        message=str(data.get("message", "")),
-        values=tuple((str(k), float(v)) for k, v in dict(data.get("values") or {}).items()),
-    )
-
-
-def answer_from_json(data: dict[str, Any], question: str) -> Answer:
-    """Rebuild an answer from the API's JSON (the shape of ``ask --json``)."""
-    checks = data.get("checks") or {}
-    lines = []
-    for t in data.get("telemetry") or []:
-        value = "no data" if t.get("value") is None else f"{t['value']:.4g} {t.get('unit', '')}"
-        lines.append(
-            TelemetryLine(
-                id=t["id"],
-                asset=t["asset"],
-                tag=t["tag"],
-                value=t.get("value"),
-                unit=t.get("unit", ""),
-                ts=t.get("ts"),
-                state=t.get("state", ""),
-                trend=t.get("trend", ""),
-                text=str(
-                    t.get("text")
-                    or f"{t['asset']} {t['tag']}: {value.strip()}, "
-                    f"{t.get('state', '')}, {t.get('trend', '')}"
-                ),
-            )
-        )
-    return Answer(
-        conversation_id=str(data["conversation_id"]),
-        question=question,
-        text=str(data["answer"]),
-        citations=tuple(citation_from_json(c) for c in data.get("citations") or []),
-        timings=Timings(**data["timings"]),
-        dropped_citations=int(checks.get("dropped_citations", 0)),
-        unsupported_numbers=tuple(checks.get("unsupported_numbers", ())),
-        unsupported_claims=tuple(checks.get("unsupported_claims", ())),
-        withheld=tuple(str(w) for w in checks.get("withheld", ())),
-        stopped_looping=bool(checks.get("stopped_looping", False)),
-        telemetry=tuple(lines),
-        cut=tuple(data.get("cut") or ()),
-        covered=bool(checks.get("covered", True)),
-        turn_id=int(data.get("turn_id", 0)),
-        mode=str(data.get("mode", "extractive")),
-    )
-
-
-def citation_from_json(data: dict[str, Any]) -> Citation:
-    """Rebuild a citation, with what the answer quoted of its passage, from the API's JSON."""
-    start, end = data.get("start"), data.get("end")
-    return Citation(
-        id=str(data["id"]),
-        chunk_id=str(data.get("chunk_id", "")),
-        source=str(data["source"]),
-        section=str(data.get("section", "")),
-        page=data.get("page"),
-        text=str(data.get("text", "")),
-        quote=str(data.get("quote") or ""),
-        start=None if start is None else int(start),
-        end=None if end is None else int(end),
-        spans=tuple((int(a), int(b)) for a, b in data.get("spans") or ()),
-    )
-
-
 class HttpBackend:
     """A client of a running ``shiftmate serve`` (httpx, Bearer key)."""
 
@@ -206,51 +134,51 @@ class HttpBackend:
                 stale_tags=0,
                 reachable=False,
             )
-        broker = str(data.get("broker", "not configured"))
-        queue = data.get("queue") or {}
-        sync = data.get("sync") or {}
+        status = StatusOut.model_validate(data)
         return StatusView(
             mode=self.mode,
-            model=str(data.get("model", "?")),
-            model_busy=int(queue.get("depth", 0)) > 0,
-            broker=broker,
-            broker_ok=broker.startswith("connected"),
-            broker_error=data.get("broker_error"),
-            alarms=int(data.get("active_alarms", 0)),
-            documents=data.get("documents"),
+            model=status.model,
+            model_busy=status.queue.depth > 0,
+            broker=status.broker,
+            broker_ok=status.broker.startswith("connected"),
+            broker_error=status.broker_error,
+            alarms=status.active_alarms,
+            documents=status.documents,
             stale_tags=self._stale,
-            sync_backlog=sync.get("backlog") if isinstance(sync, dict) else None,
-            sync_state=sync.get("last_error") if isinstance(sync, dict) else None,
-            offline=bool(sync.get("offline")) if isinstance(sync, dict) else False,
+            sync_backlog=status.sync.backlog,
+            sync_state=status.sync.last_error,
+            offline=status.sync.offline,
         )
 
     def assets(self) -> list[AssetView]:
         """Return every asset with its tags' live values and sparklines."""
-        listing = self._request("GET", "/v1/assets")
+        listing = AssetList.model_validate(self._request("GET", "/v1/assets"))
         views = []
-        for summary in listing.get("assets", []):
-            data = self._request(
-                "GET",
-                f"/v1/assets/{summary['id']}",
-                params={"window_s": SPARK_WINDOW_S, "max_points": 120},
+        for summary in listing.assets:
+            asset = AssetOut.model_validate(
+                self._request(
+                    "GET",
+                    f"/v1/assets/{summary.id}",
+                    params={"window_s": SPARK_WINDOW_S, "max_points": 120},
+                )
             )
             tags = tuple(
                 TagView(
-                    asset=data["id"],
-                    tag=t["tag"],
-                    name=t["name"],
-                    unit=t["unit"],
-                    value=t["value"],
-                    ts=t["ts"],
-                    age_s=t["age_s"],
-                    state=t["state"],
-                    trend=t["trend"],
-                    normal=tuple(t["normal"]) if t.get("normal") else None,  # type: ignore[arg-type]
-                    spark=downsample([float(v) for _, v in t.get("window", [])]),
+                    asset=asset.id,
+                    tag=t.tag,
+                    name=t.name,
+                    unit=t.unit,
+                    value=t.value,
+                    ts=t.ts,
+                    age_s=t.age_s,
+                    state=t.state,
+                    trend=t.trend,
+                    normal=(t.normal[0], t.normal[1]) if t.normal else None,
+                    spark=downsample([v for _, v in t.window]),
                 )
-                for t in data["tags"]
+                for t in asset.tags
             )
-            views.append(AssetView(data["id"], data["name"], data["type"], data["location"], tags))
+            views.append(AssetView(asset.id, asset.name, asset.type, asset.location, tags))
         self._stale = sum(1 for a in views for t in a.tags if t.state == "stale")
         return views
 
@@ -259,20 +187,20 @@ class HttpBackend:
         data = self._request(
             "GET", f"/v1/assets/{asset}", params={"window_s": seconds, "max_points": 600}
         )
-        for t in data["tags"]:
-            if t["tag"] == tag:
-                return [(float(ts), float(v)) for ts, v in t.get("window", [])]
+        for t in AssetOut.model_validate(data).tags:
+            if t.tag == tag:
+                return [(ts, v) for ts, v in t.window]
         raise TelemetryError(f"asset {asset} has no tag '{tag}'")
 
     def alarms(self) -> list[TelemetryEvent]:
         """Return the events currently raised, oldest first."""
-        data = self._request("GET", "/v1/alarms", params={"limit": 1})
-        return sorted((event_from_json(e) for e in data["active"]), key=lambda e: e.ts)
+        data = AlarmsOut.model_validate(self._request("GET", "/v1/alarms", params={"limit": 1}))
+        return sorted((e.to_domain() for e in data.active), key=lambda e: e.ts)
 
     def alarm_history(self, limit: int = 50) -> list[TelemetryEvent]:
         """Return recent alarm events (raised and cleared), newest first."""
-        data = self._request("GET", "/v1/alarms", params={"limit": limit})
-        return [event_from_json(e) for e in data["history"]]
+        data = AlarmsOut.model_validate(self._request("GET", "/v1/alarms", params={"limit": limit}))
+        return [e.to_domain() for e in data.history]
 
     def subscribe(self, listener: EventListener) -> Callable[[], None]:
         """Follow /v1/events on a background thread; return a function that stops it."""
@@ -298,7 +226,7 @@ class HttpBackend:
                             return
                         last_id = event_id or last_id
                         if name == "alarm":
-                            listener(event_from_json(json.loads(data)))
+                            listener(EventOut.model_validate_json(data).to_domain())
             except httpx.HTTPError:
                 stop.wait(2.0)  # the status bar shows the server as unreachable meanwhile
 
@@ -321,15 +249,14 @@ class HttpBackend:
                 for name, data, _ in sse_events(response.iter_lines()):
                     if cancel.is_set():
                         raise GenerationCancelled("generation cancelled")
-                    payload = json.loads(data)
                     if name == "token":
-                        on_token(str(payload.get("text", "")))
+                        on_token(TokenEvent.model_validate_json(data).text)
                     elif name == "answer":
-                        return answer_from_json(payload, question)
+                        return AnswerOut.model_validate_json(data).to_domain(question)
                     elif name == "error":
-                        error = payload.get("error", {})
-                        cls = ERRORS.get(str(error.get("code", "")), ChatError)
-                        raise cls(str(error.get("message", "the server could not answer")))
+                        error = StreamErrorEvent.model_validate_json(data).error
+                        cls = ERRORS.get(error.code, ChatError)
+                        raise cls(error.message or "the server could not answer")
         except httpx.HTTPError as exc:
             raise ConnectorError(f"the answer stream from {self.url} broke: {exc}") from exc
         if cancel.is_set():
@@ -379,44 +306,43 @@ class HttpBackend:
         data = self._request(
             "POST", "/v1/workorders", json={k: v for k, v in body.items() if v is not None}
         )
-        return WorkOrder.model_validate(data)
+        return WorkOrderOut.model_validate(data).to_domain()
 
     def workorders(self) -> list[WorkOrder]:
         """Return every work order, newest first."""
-        data = self._request("GET", "/v1/workorders")
-        return [WorkOrder.model_validate(o) for o in data["workorders"]]
+        data = WorkOrderList.model_validate(self._request("GET", "/v1/workorders"))
+        return [o.to_domain() for o in data.workorders]
 
     def workorder(self, order_id: str) -> WorkOrder:
         """Return one work order."""
-        return WorkOrder.model_validate(self._request("GET", f"/v1/workorders/{order_id}"))
+        data = self._request("GET", f"/v1/workorders/{order_id}")
+        return WorkOrderOut.model_validate(data).to_domain()
 
     def edit(self, order_id: str, field: str, value: str, by: str) -> WorkOrder:
         """Change one field of a draft."""
         data = self._request(
             "PATCH", f"/v1/workorders/{order_id}", json={"field": field, "value": value, "by": by}
         )
-        return WorkOrder.model_validate(data)
+        return WorkOrderOut.model_validate(data).to_domain()
 
     def approve(self, order_id: str, by: str) -> WorkOrder:
         """Approve a draft."""
         data = self._request("POST", f"/v1/workorders/{order_id}/approve", json={"by": by})
-        return WorkOrder.model_validate(data)
+        return WorkOrderOut.model_validate(data).to_domain()
 
     def reject(self, order_id: str, by: str, reason: str) -> WorkOrder:
         """Reject a draft with a reason."""
         data = self._request(
             "POST", f"/v1/workorders/{order_id}/reject", json={"by": by, "reason": reason}
         )
-        return WorkOrder.model_validate(data)
+        return WorkOrderOut.model_validate(data).to_domain()
 
     def export(self, order_id: str, by: str) -> ExportView:
         """Export an approved work order on the server."""
         data = self._request("POST", f"/v1/workorders/{order_id}/export", json={"by": by})
+        export = ExportOut.model_validate(data)
         return ExportView(
-            WorkOrder.model_validate(data["workorder"]),
-            str(data["json_path"]),
-            str(data["csv_path"]),
-            data.get("mqtt_topic"),
+            export.workorder.to_domain(), export.json_path, export.csv_path, export.mqtt_topic
         )
 
     def close(self) -> None:

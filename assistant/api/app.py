@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from assistant import __version__
 from assistant.api import errors
 from assistant.api.auth import Operator
+from assistant.api.gauges import ServiceGauges
 from assistant.api.inference import InferenceQueue
 from assistant.api.keys import KeyStore
 from assistant.api.metrics import Metrics, MetricsMiddleware
@@ -67,7 +68,7 @@ def create_app(services: Services) -> FastAPI:
         metrics=Metrics(),
         ingestion=Ingestion(services),
     )
-    state.metrics.collectors.append(lambda: system.collect(state))
+    state.metrics.add(ServiceGauges(state))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

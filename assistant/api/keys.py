@@ -9,9 +9,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from assistant.clock import now_iso
 from assistant.db import Database
 from assistant.errors import AuthError
-from assistant.knowledge.manifest import now_iso
 
 Role = Literal["operator", "supervisor", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)

@@ -1,147 +1,77 @@
-"""Prometheus metrics in the text exposition format, with no client library.
+"""Prometheus metrics with ``prometheus-client``, in a registry of the app's own.
 
-Request counts and latencies per route template, time to first token, tokens per second, the
-inference queue, and the MQTT and ingestion counters gathered at scrape time.
+Request counts and latencies per route template, time to first token and tokens per second
+are counted here; the live figures (queue, MQTT, telemetry, sync, ingestion) are read from the
+services at scrape time by the collector in ``assistant.api.gauges``. Each app has its own
+registry, so several apps in one process (the tests) never share a series.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
 import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 60.0)
 RATE_BUCKETS = (1.0, 5.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 150.0, 250.0)
-
-
-class Histogram:
-    """A cumulative histogram with fixed buckets, per label set."""
-
-    def __init__(self, name: str, help_text: str, buckets: Iterable[float]) -> None:
-        self.name = name
-        self.help = help_text
-        self.buckets = tuple(buckets)
-        self._series: dict[tuple[tuple[str, str], ...], list[float]] = {}
-        self._lock = threading.Lock()
-
-    def observe(self, value: float, **labels: str) -> None:
-        """Record one observation."""
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            series = self._series.setdefault(key, [0.0] * (len(self.buckets) + 2))
-            series[bisect.bisect_left(self.buckets, value)] += 1
-            series[-1] += value
-
-    def render(self) -> list[str]:
-        """Return the exposition lines."""
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        with self._lock:
-            items = [(k, list(v)) for k, v in self._series.items()]
-        for key, series in sorted(items):
-            cumulative = 0.0
-            for bound, count in zip([*self.buckets, float("inf")], series[:-1], strict=True):
-                cumulative += count
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                lines.append(f"{self.name}_bucket{_labels(key, le=le)} {cumulative:g}")
-            lines.append(f"{self.name}_sum{_labels(key)} {series[-1]:.6f}")
-            lines.append(f"{self.name}_count{_labels(key)} {cumulative:g}")
-        return lines
-
-
-class Counter:
-    """A counter per label set."""
-
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name = name
-        self.help = help_text
-        self._series: dict[tuple[tuple[str, str], ...], float] = {}
-        self._lock = threading.Lock()
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        """Add to the counter."""
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            self._series[key] = self._series.get(key, 0.0) + amount
-
-    def render(self) -> list[str]:
-        """Return the exposition lines."""
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        with self._lock:
-            items = sorted(self._series.items())
-        lines += [f"{self.name}{_labels(k)} {v:g}" for k, v in items]
-        return lines
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(key: Iterable[tuple[str, str]], **extra: str) -> str:
-    pairs = [*key, *extra.items()]
-    if not pairs:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs) + "}"
-
-
-def gauge(
-    name: str, help_text: str, values: dict[str, float] | float, label: str = ""
-) -> list[str]:
-    """Return the exposition lines of a gauge (one value, or one per label value)."""
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-    if isinstance(values, dict):
-        lines += [f"{name}{_labels([(label, k)])} {v:g}" for k, v in sorted(values.items())]
-    else:
-        lines.append(f"{name} {values:g}")
-    return lines
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""What ``render`` writes: the Prometheus text format 0.0.4."""
 
 
 class Metrics:
-    """The API's metrics; collectors add the gauges read from the services at scrape time."""
+    """The API's metrics, in a registry of their own; ``add`` registers scrape-time collectors."""
 
     def __init__(self) -> None:
-        self.requests = Counter("shiftmate_http_requests_total", "HTTP requests by route")
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "shiftmate_http_requests",
+            "HTTP requests by route",
+            ("method", "route", "status"),
+            registry=registry,
+        )
         self.latency = Histogram(
             "shiftmate_http_request_duration_seconds",
             "Time to the end of the response, by route",
-            LATENCY_BUCKETS,
+            ("method", "route"),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.ttft = Histogram(
             "shiftmate_time_to_first_token_seconds",
             "From request to the first streamed token, queueing included",
-            TTFT_BUCKETS,
+            ("endpoint",),
+            buckets=TTFT_BUCKETS,
+            registry=registry,
         )
         self.tokens_per_s = Histogram(
             "shiftmate_generation_tokens_per_second",
             "Completion tokens per second after the first token",
-            RATE_BUCKETS,
+            ("model",),
+            buckets=RATE_BUCKETS,
+            registry=registry,
         )
-        self.tokens = Counter("shiftmate_completion_tokens_total", "Tokens generated")
+        self.tokens = Counter(
+            "shiftmate_completion_tokens", "Tokens generated", ("model",), registry=registry
+        )
         self.cancelled_tokens = Counter(
-            "shiftmate_cancelled_tokens_total",
+            "shiftmate_cancelled_tokens",
             "Tokens generated by generations that were then cancelled (client gone)",
+            ("model",),
+            registry=registry,
         )
-        self.collectors: list[Callable[[], list[str]]] = []
+
+    def add(self, collector: Collector) -> None:
+        """Register a collector whose figures are read at each scrape."""
+        self.registry.register(collector)
 
     def render(self) -> str:
         """Return every metric in the Prometheus text format."""
-        lines: list[str] = []
-        for metric in (
-            self.requests,
-            self.latency,
-            self.ttft,
-            self.tokens_per_s,
-            self.tokens,
-            self.cancelled_tokens,
-        ):
-            lines += metric.render()
-        for collect in self.collectors:
-            lines += collect()
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode("utf-8")
 
 
 class MetricsMiddleware:
@@ -169,6 +99,6 @@ class MetricsMiddleware:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            labels = {"method": scope["method"], "route": template}
-            self.metrics.requests.inc(status=str(status["code"]), **labels)
-            self.metrics.latency.observe(time.perf_counter() - started, **labels)
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status["code"])).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)

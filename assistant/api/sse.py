@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -13,7 +14,10 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def event(name: str | None, data: Any, event_id: str | None = None) -> str:
-    """Return one SSE event; data is sent as compact JSON (a string is sent as is)."""
+    """Return one SSE event; data is sent as compact JSON (a wire model as its JSON shape, a
+    string as is)."""
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     lines = []
     if event_id is not None:

@@ -18,27 +18,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from assistant.knowledge.sentences import sentence_spans
+from assistant.knowledge.words import content_words
 
 LABEL_GROUP = re.compile(r"\s?\[\s*((?:[A-Z]\d+)(?:\s*[,;]\s*[A-Z]\d+)*)\s*\]")
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w])")
 TAG_LIKE = re.compile(r"\b[A-Za-z]{1,4}-\d+[A-Za-z]?\b")
 LIST_MARKER = re.compile(r"(?:^|(?<=[\u201c\"(]))\s*\d+[.)]\s", re.MULTILINE)
-WORD = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
-_STOPWORD_TEXT = (
-    "a an the and or of to in on at for by with from is are was were be been it its this that "
-    "these those as if then than so not no do does should must can may will you your we our "
-    "there their they he she them his her which what when where who how also into out up"
-)
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 MIN_CLAIM_WORDS = 4
 SUPPORT_THRESHOLD = 0.5
 LOOP_MIN_PERIOD = 6
 LOOP_MAX_PERIOD = 160
-
-
-def content_words(text: str) -> set[str]:
-    """Return the lower-cased content words of a text (no stop words)."""
-    return {w for w in WORD.findall(text.lower()) if w not in STOPWORDS}
 
 
 def numbers_in(text: str) -> set[str]:

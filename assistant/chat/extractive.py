@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from assistant.chat.citations import content_words
 from assistant.chat.intent import Intent, question_intent
 from assistant.chat.strict import FIGURE, IDENTIFIER, negates
 from assistant.domain import AnswerUnit, Chunk
 from assistant.knowledge.units import header_span, quote_text
+from assistant.knowledge.words import content_words
 
 Vector = npt.NDArray[np.float32]
 UnitLoader = Callable[[Sequence[Chunk]], Mapping[str, list[tuple[AnswerUnit, Vector]]]]

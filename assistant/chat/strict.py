@@ -18,7 +18,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.chat.citations import LABEL_GROUP, content_words, numbers_in
+from assistant.chat.citations import LABEL_GROUP, numbers_in
+from assistant.knowledge.words import content_words
 
 SPECIAL_TOKEN = re.compile(
     r"<\|[^|<>]{1,40}\|>|</?s>|<(?:start|end)_of_turn>|\[/?INST\]|<<\/?SYS>>|<unk>|<pad>"

@@ -21,8 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from assistant.cloud.store import CloudStore
+from assistant.schema.sync import Ack, decode_batch, encode_ack
 from assistant.settings import CloudSettings
-from assistant.sync.wire import Ack, decode_batch, encode_ack
 
 log = logging.getLogger(__name__)
 

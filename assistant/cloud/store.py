@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import SyncError
-from assistant.sync.wire import Ack, WireRecord
+from assistant.schema.sync import Ack, WireRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

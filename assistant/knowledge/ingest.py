@@ -19,17 +19,18 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from assistant.clock import now_iso
 from assistant.db import Database
 from assistant.domain import AnswerUnit, Chunk
 from assistant.errors import DocumentError, KnowledgeError
 from assistant.knowledge.chunking import chunk_document, embedding_text
 from assistant.knowledge.lexical import LexicalIndex
-from assistant.knowledge.manifest import Manifest, ManifestEntry, now_iso
+from assistant.knowledge.manifest import Manifest, ManifestEntry
 from assistant.knowledge.store import ChunkStore
 from assistant.knowledge.unit_index import UnitIndex
 from assistant.knowledge.units import chunk_units, unit_embedding_text
+from assistant.ports import DocumentLoader
 from assistant.settings import KnowledgeSettings
-from connectors.documents import SUPPORTED_SUFFIXES, load_document
 from models.embedder import Embedder
 
 Vectors = npt.NDArray[np.float32]
@@ -77,8 +78,14 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[FileOutcome]]:
-    """Expand files and folders into the files to ingest; missing paths become failures."""
+def expand_paths(
+    paths: Iterable[Path], suffixes: frozenset[str]
+) -> tuple[list[Path], list[FileOutcome]]:
+    """Expand files and folders into the files to ingest; missing paths become failures.
+
+    In a folder, only files with one of ``suffixes`` are taken; a file named directly is taken
+    whatever its suffix, so its failure says why it cannot be read.
+    """
     files: list[Path] = []
     missing: list[FileOutcome] = []
     for given in paths:
@@ -87,9 +94,7 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[FileOutcome]]:
             found = sorted(
                 p.resolve()
                 for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in SUPPORTED_SUFFIXES
-                and not _is_hidden(p, path)
+                if p.is_file() and p.suffix.lower() in suffixes and not _is_hidden(p, path)
             )
             files.extend(found)
         elif path.is_file():
@@ -109,19 +114,26 @@ class Ingestor:
         store: ChunkStore,
         db: Database,
         embedder: Embedder,
+        loader: DocumentLoader,
     ) -> None:
         self._settings = settings
+        self._loader = loader
         self._store = store
         self._db = db
         self._manifest = Manifest(db)
         self._embedder = embedder
         self._asset_pattern = re.compile(settings.asset_pattern)
 
+    @property
+    def suffixes(self) -> frozenset[str]:
+        """Return the file suffixes a document may have (lower case, with the dot)."""
+        return self._loader.suffixes
+
     def ingest(
         self, paths: Sequence[Path], *, prune: bool = False, progress: Progress | None = None
     ) -> IngestReport:
         """Ingest files and folders; with prune, forget indexed files under them that are gone."""
-        files, missing = expand_paths(paths)
+        files, missing = expand_paths(paths, self._loader.suffixes)
         report = IngestReport(outcomes=list(missing))
         for index, path in enumerate(files):
             if progress is not None:
@@ -154,7 +166,7 @@ class Ingestor:
         if previous is not None and previous.sha256 == digest:
             return FileOutcome(source, "unchanged", chunks=len(previous.chunk_ids))
         try:
-            document = load_document(path, max_bytes)
+            document = self._loader.load(path, max_bytes)
         except DocumentError as exc:
             return FileOutcome(source, "failed", reason=exc.reason)
         key = doc_key(source)

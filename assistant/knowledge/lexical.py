@@ -11,8 +11,8 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from assistant.chat.citations import STOPWORDS
 from assistant.db import Database
+from assistant.knowledge.words import STOPWORDS
 
 TERM = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from assistant.db import Database
 
@@ -58,11 +57,6 @@ class Manifest:
     def remove(conn: sqlite3.Connection, path: str) -> None:
         """Inside a transaction: forget a file."""
         conn.execute("DELETE FROM documents WHERE path = ?", (path,))
-
-
-def now_iso() -> str:
-    """Return the current UTC time as an ISO 8601 string."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _entry(row: sqlite3.Row) -> ManifestEntry:

@@ -18,7 +18,6 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError
@@ -141,8 +140,3 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.record(item, report) for item in value]
         return value
-
-
-def load_roster(path: Path) -> list[str]:
-    """Return the names of a roster file (one per line, blank lines ignored)."""
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

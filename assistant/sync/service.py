@@ -16,11 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.actions.store import WorkOrderStore
 from assistant.db import Database
-from assistant.errors import SyncError
 from assistant.feedback import FeedbackStore
 from assistant.journal import Journal
+from assistant.ports import Transport, TransportFactory
 from assistant.settings import Settings
 from assistant.sync.outbox import Item, Outbox, OutboxStatus
 from assistant.sync.records import (
@@ -32,7 +31,8 @@ from assistant.sync.records import (
     turn_versions,
 )
 from assistant.sync.redact import RedactionReport, Redactor
-from assistant.sync.uploader import DrainResult, Transport, Uploader
+from assistant.sync.uploader import DrainResult, Uploader
+from assistant.workorders.store import WorkOrderStore
 from models.chat import ChatModel
 
 log = logging.getLogger(__name__)
@@ -56,30 +56,6 @@ class CollectResult:
         return asdict(self)
 
 
-def make_transport(settings: Settings) -> Transport:
-    """Return the configured uplink; SyncError when offline or when none is configured."""
-    sync = settings.sync
-    if sync.offline:
-        raise SyncError("offline mode (sync.offline = true): nothing is sent")
-    if sync.transport == "mqtt":
-        if sync.mqtt.host is None:
-            raise SyncError("no cloud broker configured: set sync.mqtt.host (transport = mqtt)")
-        from connectors.mqtt import MqttUplink
-
-        return MqttUplink(
-            sync.mqtt,
-            topic_prefix=sync.mqtt_topic,
-            site=sync.site_id,
-            gzip=sync.gzip,
-            timeout_s=sync.timeout_s,
-        )
-    if not sync.endpoint:
-        raise SyncError("no cloud endpoint configured: set sync.endpoint (and sync.token)")
-    from connectors.uplink import HttpsUplink
-
-    return HttpsUplink(sync)
-
-
 class SyncService:
     """Collects records into the outbox and sends them."""
 
@@ -92,6 +68,7 @@ class SyncService:
         feedback: FeedbackStore,
         workorders: WorkOrderStore,
         model: Callable[[], ChatModel],
+        transport: TransportFactory,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -102,6 +79,7 @@ class SyncService:
         self._feedback = feedback
         self._workorders = workorders
         self._model = model
+        self._transport = transport
         self._clock = clock
         self.redactor = Redactor.from_settings(settings.sync)
         self._collect_lock = threading.Lock()
@@ -242,7 +220,7 @@ class SyncService:
     ) -> DrainResult:
         """Drain the outbox now (ignoring the backoff); SyncError when offline or unset."""
         own = transport is None
-        link = transport or make_transport(self.settings)
+        link = transport or self._transport()
         try:
             return Uploader(self.outbox, link, self.settings.sync).drain(
                 stop=stop, on_batch=on_batch

@@ -16,30 +16,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from assistant.ports import Transport
+from assistant.schema.sync import UplinkError, encode_batch
 from assistant.settings import SyncSettings
 from assistant.sync.outbox import Outbox, Queued
-from assistant.sync.wire import Ack, UplinkError, encode_batch
 
 log = logging.getLogger(__name__)
-
-
-class Transport(Protocol):
-    """Delivers one encoded batch and returns the acknowledgement and the bytes it sent."""
-
-    @property
-    def where(self) -> str:
-        """Return where batches go, for messages."""
-        ...
-
-    def send(self, payload: bytes, count: int) -> tuple[Ack, int]:
-        """Send a batch of ``count`` records; raise UplinkError if it was not delivered."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

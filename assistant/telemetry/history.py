@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
 
+from assistant.clock import now_iso
 from assistant.db import Database
 from assistant.domain import TelemetryEvent
 
@@ -39,7 +39,7 @@ class AlarmHistory:
                     event.value,
                     event.message,
                     json.dumps([[tag, value] for tag, value in event.values]),
-                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    now_iso(),
                 ),
             )
 

@@ -23,7 +23,7 @@ Listener = Callable[[TelemetryEvent], None]
 
 
 class Connector(Protocol):
-    """What the pipeline needs from a broker connector (connectors.mqtt.MqttConnector)."""
+    """What the pipeline needs from a broker connector (connectors.mqtt.telemetry.MqttConnector)."""
 
     @property
     def state(self) -> str:

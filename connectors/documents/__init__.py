@@ -28,7 +28,7 @@ from connectors.documents.reading import _clean_blocks, _collapse, _read_limited
 from connectors.documents.text import _load_markdown, _load_text
 from connectors.documents.word import _load_docx
 
-__all__ = ["SUPPORTED_SUFFIXES", "load_document"]
+__all__ = ["SUPPORTED_SUFFIXES", "DocumentFiles", "load_document"]
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".md", ".markdown", ".txt", ".text", ".log", ".pdf", ".html", ".htm", ".docx", ".csv"}
@@ -73,3 +73,16 @@ _LOADERS: dict[str, _Loader] = {
     ".docx": _load_docx,
     ".csv": _load_csv,
 }
+
+
+class DocumentFiles:
+    """The document loader of ``assistant.ports.DocumentLoader``: every format above."""
+
+    @property
+    def suffixes(self) -> frozenset[str]:
+        """Return the suffixes this loader reads."""
+        return SUPPORTED_SUFFIXES
+
+    def load(self, path: Path, max_bytes: int) -> LoadedDocument:
+        """Read one document (see ``load_document``)."""
+        return load_document(path, max_bytes)

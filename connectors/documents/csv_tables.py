@@ -1,4 +1,8 @@
-"""CSV files: each data row as ``column: value`` pairs, a few rows per block."""
+"""CSV files: each data row as ``column: value`` pairs, a few rows per block.
+
+The separator is chosen as for historian exports (``connectors.textfiles``); a file that no
+separator splits is one column wide, read with ``,``.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,16 @@ from pathlib import Path
 from assistant.domain import TextBlock
 from assistant.errors import DocumentError
 from connectors.documents.reading import _collapse, _decode_text, _short, _stem_title
+from connectors.textfiles import sniff_separator
 
 _CSV_ROWS_PER_BLOCK = 10
-
-_CSV_DELIMITERS = ",;\t|"
 
 
 def _load_csv(data: bytes, path: Path) -> tuple[str, list[TextBlock]]:
     source = str(path)
     text = _decode_text(data, source)
     title = _stem_title(path)
-    delimiter = _sniff_delimiter(text[:8192])
+    delimiter = sniff_separator(text.splitlines()) or ","
     try:
         rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
     except csv.Error as exc:
@@ -35,16 +38,6 @@ def _load_csv(data: bytes, path: Path) -> tuple[str, list[TextBlock]]:
         for start in range(0, len(rendered), _CSV_ROWS_PER_BLOCK)
     ]
     return title, blocks
-
-
-def _sniff_delimiter(sample: str) -> str:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=_CSV_DELIMITERS).delimiter
-    except csv.Error:
-        first_line = sample.split("\n", 1)[0]
-        counts = {delimiter: first_line.count(delimiter) for delimiter in _CSV_DELIMITERS}
-        best = max(_CSV_DELIMITERS, key=lambda delimiter: counts[delimiter])
-        return best if counts[best] else ","
 
 
 def _csv_row(header: Sequence[str], row: Sequence[str]) -> str:

@@ -1,17 +1,14 @@
-"""Bytes to clean text: size-limited reading, decoding, whitespace cleaning, shared helpers."""
+"""Bytes to clean text: size-limited reading, decoding (``connectors.textfiles``), cleaning."""
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.domain import TextBlock
 from assistant.errors import DocumentError
-
-_UNDECODABLE = "cannot decode as UTF-8 text"
-_BINARY = "binary content, not text"
+from connectors.textfiles import UndecodableText, decode_text
 
 _PLACEHOLDER_TITLES = frozenset({"untitled", "untitled document", "word document", "anonymous"})
 
@@ -41,50 +38,11 @@ def _human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-_CP1252_SYMBOLS = frozenset(
-    "°±µ²³¹€£¥¢§¶©®™“”„—…•·÷¼½¾«»¿¡¦¬¯¨ºª†‡‰"
-    "\u00a0\u2018\u2019\u201a\u2013\u00d7\u00b4\u00b8\u2039\u203a"
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
-
-
 def _decode_text(data: bytes, source: str) -> str:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise DocumentError(
-                source, f"{_UNDECODABLE} (nor as UTF-16, despite its byte order mark)"
-            ) from exc
-    elif b"\x00" in data:
-        raise DocumentError(source, _BINARY)
-    else:
-        text = _decode_8bit(data, source)
-    if len(_CONTROL.findall(text)) > max(2, len(text) // 100):
-        raise DocumentError(source, _BINARY)
-    return text
-
-
-def _decode_8bit(data: bytes, source: str) -> str:
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(source, _UNDECODABLE) from exc
-    if _plausible_cp1252(text) and text.encode("cp1252") == data:
-        return text
-    raise DocumentError(source, _UNDECODABLE)
-
-
-def _plausible_cp1252(text: str) -> bool:
-    """Tell whether a cp1252 reading looks like Western text rather than noise."""
-    unusual = [ch for ch in text if ord(ch) > 127]
-    if len(unusual) > len(text) // 10:
-        return False
-    return all(ch.isalpha() or ch in _CP1252_SYMBOLS for ch in unusual)
+        return decode_text(data)
+    except UndecodableText as exc:
+        raise DocumentError(source, str(exc)) from exc
 
 
 def _word_set(text: str) -> frozenset[str]:

@@ -14,7 +14,7 @@ import httpx
 import openai
 
 from tests.brokers import HOST, free_port
-from tests.test_cli import SHIFTMATE, run
+from tests.cli.test_cli import SHIFTMATE, run
 
 
 def test_openai_client_streams_from_shiftmate_serve(plant_template: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from connectors.mqtt import MqttPublisher
+from connectors.mqtt.publisher import MqttPublisher
 from tests.api.conftest import LiveServer, error_of
 
 

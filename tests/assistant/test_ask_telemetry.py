@@ -11,7 +11,7 @@ import pytest
 
 from assistant.chat.assets import AssetResolver
 from assistant.chat.citations import numbers_in
-from assistant.commands import answer_json
+from assistant.cli.knowledge import answer_json
 from assistant.domain import Reading
 from assistant.plant import load_plant
 from assistant.services import Services

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from assistant.schema.sync import Ack, UplinkError
 from assistant.sync.uploader import Uploader
-from assistant.sync.wire import Ack, UplinkError
-from connectors.mqtt import MqttUplink
+from connectors.mqtt.uplink import MqttUplink
 from tests.brokers import MosquittoFactory, make_tls_files
 from tests.cloud.receiver import CloudReceiver
 from tests.conftest import ServicesFactory

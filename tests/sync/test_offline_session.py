@@ -13,7 +13,7 @@ import pytest
 from assistant.cloud.export import export
 from assistant.cloud.store import CloudStore
 from assistant.errors import SyncError
-from tests.assistant.actions.helpers import plant_services
+from tests.assistant.workorders.helpers import plant_services
 from tests.conftest import ServicesFactory
 from tests.sync.conftest import ReceiverFactory, sync_settings
 from tests.sync.netguard import network_guard

@@ -13,9 +13,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
-from assistant.actions.model import WorkOrder, validate
 from assistant.domain import Reading
 from assistant.services import Services
+from assistant.workorders.model import WorkOrder, validate
 from tests.conftest import SAMPLE_PLANT, ServicesFactory
 from tui.app import MainScreen, ShiftmateApp
 from tui.backend import LocalBackend

@@ -27,7 +27,7 @@ class Tmux:
 
     def __init__(self, socket: str) -> None:
         tmux = shutil.which("tmux")
-        assert tmux is not None, "tmux is needed (.ci/run installs it)"
+        assert tmux is not None, "tmux is needed (./setup.sh installs it)"
         self.base = [tmux, "-L", socket, "-f", os.devnull]
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> str:

@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from assistant.actions.model import EDITABLE, WorkOrder, shown
-from assistant.workorder_commands import render
+from assistant.workorders.model import EDITABLE, WorkOrder, shown
+from assistant.workorders.render import render
 
 OrderAction = Literal["edit", "approve", "reject", "export"]
 

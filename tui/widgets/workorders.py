@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from assistant.actions.model import WorkOrder
+from assistant.workorders.model import WorkOrder
 
 STATUS_STYLE = {
     "draft": "bold $warning",

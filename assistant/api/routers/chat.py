@@ -15,10 +15,17 @@ from assistant.api.errors import ApiError, map_error, responses
 from assistant.api.inference import Job
 from assistant.api.state import ApiState
 from assistant.api.streaming import TokenSink, result_unless_disconnected, start_stream
-from assistant.commands import answer_json
 from assistant.domain import Answer
 from assistant.errors import ShiftmateError
 from assistant.feedback import MAX_COMMENT, MAX_CORRECTION, MAX_NAME
+from assistant.schema.answers import AnswerOut, StreamError, StreamErrorEvent, TokenEvent
+from assistant.schema.conversations import (
+    ConversationList,
+    ConversationOut,
+    ConversationSummaryOut,
+    FeedbackOut,
+    TurnOut,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["answers"], responses=responses(400, 401, 403, 422, 500))
@@ -48,150 +55,6 @@ class ContinueRequest(_Body):
     stream: bool = False
 
 
-class _Out(BaseModel):
-    """A response body: exactly these fields, so the schema says what is returned."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class CitationOut(_Out):
-    """A checked citation: the passage behind a [D#] label and what the answer quoted of it.
-
-    ``quote`` is ``text[start:end]``; a passage cited as a whole has ``quote`` "" and
-    ``start``/``end`` null. ``spans`` holds each quoted unit's [start, end] when several
-    pieces were quoted (``quote`` then runs from the first to the last).
-    """
-
-    id: str
-    chunk_id: str
-    source: str
-    section: str
-    page: int | None
-    text: str
-    quote: str
-    start: int | None
-    end: int | None
-    spans: list[tuple[int, int]]
-
-
-class TelemetryOut(_Out):
-    """A live value given to the model as [T#], rendered by code."""
-
-    id: str
-    asset: str
-    tag: str
-    value: float | None
-    unit: str
-    ts: float | None
-    state: str
-    trend: str
-    text: str
-
-
-class TimingsOut(_Out):
-    """Where the answer's time went."""
-
-    retrieval_ms: float
-    ttft_ms: float
-    total_ms: float
-    prompt_tokens: int
-    completion_tokens: int
-
-
-class ChecksOut(_Out):
-    """What the answer checks found."""
-
-    covered: bool
-    dropped_citations: int
-    unsupported_numbers: list[str]
-    unsupported_claims: list[str]
-    withheld: list[str]
-    stopped_looping: bool
-
-
-AnswerMode = Literal["extractive", "hybrid", "generative"]
-
-
-class AnswerFacts(_Out):
-    """Everything about an answer but its text (the OpenAI route's ``shiftmate`` field)."""
-
-    conversation_id: str
-    turn_id: int
-    mode: AnswerMode
-    citations: list[CitationOut]
-    telemetry: list[TelemetryOut]
-    timings: TimingsOut
-    checks: ChecksOut
-    cut: list[str]
-
-
-class AnswerOut(AnswerFacts):
-    """The cited answer, exactly as ``shiftmate ask --json`` prints it."""
-
-    answer: str
-
-
-def answer_out(answer: Answer) -> AnswerOut:
-    """Return an answer as the API returns it (the ``ask --json`` shape, validated)."""
-    return AnswerOut.model_validate(answer_json(answer))
-
-
-class TurnOut(_Out):
-    """One question and answer of a conversation, as the journal keeps it."""
-
-    turn_id: int
-    question: str
-    answer: str
-    citations: list[CitationOut]
-    telemetry: list[dict[str, Any]]
-    timings: dict[str, Any]
-    checks: dict[str, Any]
-    created_at: str
-
-
-def stored_citation(stored: dict[str, Any]) -> dict[str, Any]:
-    """Return a journal citation with every CitationOut field; turns recorded before answers
-    quoted have no quote (cited whole)."""
-    return {
-        "id": stored["id"],
-        "chunk_id": stored.get("chunk_id", ""),
-        "source": stored["source"],
-        "section": stored.get("section", ""),
-        "page": stored.get("page"),
-        "text": stored.get("text", ""),
-        "quote": stored.get("quote") or "",
-        "start": stored.get("start"),
-        "end": stored.get("end"),
-        "spans": [(int(a), int(b)) for a, b in stored.get("spans") or ()],
-    }
-
-
-class ConversationSummaryOut(BaseModel):
-    """A conversation as listed."""
-
-    id: str
-    title: str
-    created_at: str
-    updated_at: str
-    turns: int
-
-
-class ConversationList(BaseModel):
-    """The most recently active conversations."""
-
-    conversations: list[ConversationSummaryOut]
-
-
-class ConversationOut(BaseModel):
-    """A conversation with its turns, oldest first."""
-
-    id: str
-    title: str
-    created_at: str
-    updated_at: str
-    turns: list[TurnOut]
-
-
 class FeedbackRequest(_Body):
     """An operator's rating of one answer."""
 
@@ -203,19 +66,6 @@ class FeedbackRequest(_Body):
     comment: str = Field("", max_length=MAX_COMMENT)
     corrected_answer: str = Field("", max_length=MAX_CORRECTION)
     by: str | None = Field(None, max_length=MAX_NAME, description="Default: the key's name")
-
-
-class FeedbackOut(BaseModel):
-    """Recorded feedback."""
-
-    id: int
-    turn_id: int
-    rating: str
-    reason: str
-    comment: str
-    corrected_answer: str
-    by: str
-    created_at: str
 
 
 SSE_EVENT_SCHEMA: dict[str, Any] = {
@@ -237,14 +87,25 @@ SSE_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _record_answer(state: ApiState, job: Job[Answer], answer: Answer) -> None:
+def record_answer(state: ApiState, job: Job[Answer], answer: Answer) -> None:
+    """Record an answer's time to first token and token rate in the metrics."""
     t = answer.timings
+    metrics = state.metrics
     queued = (job.started_at or job.queued_at) - job.queued_at
-    state.metrics.ttft.observe(queued + t.ttft_ms / 1000, endpoint="ask")
-    state.metrics.tokens.inc(t.completion_tokens, model="shiftmate")
+    metrics.ttft.labels(endpoint="ask").observe(queued + t.ttft_ms / 1000)
+    metrics.tokens.labels(model="shiftmate").inc(t.completion_tokens)
     generating = (t.total_ms - t.ttft_ms) / 1000
     if t.completion_tokens > 1 and generating > 0:
-        state.metrics.tokens_per_s.observe(t.completion_tokens / generating, model="shiftmate")
+        metrics.tokens_per_s.labels(model="shiftmate").observe(t.completion_tokens / generating)
+
+
+def stream_error(exc: BaseException) -> StreamError:
+    """Return what to tell a stream's client about the failure that ended it."""
+    if isinstance(exc, ShiftmateError):
+        status, code, message = map_error(exc)
+        return StreamError(code=code, message=message, status=status)
+    log.error("the answer stream failed", exc_info=exc)
+    return StreamError(code="internal", message="internal error; see the log", status=500)
 
 
 async def answer(
@@ -273,38 +134,22 @@ async def answer(
     if not stream:
         job = state.queue.submit(lambda cancel: work(cancel, lambda _text: None))
         result = await result_unless_disconnected(request, job)
-        _record_answer(state, job, result)
-        return answer_out(result)
+        record_answer(state, job, result)
+        return AnswerOut.from_domain(result)
 
     running = start_stream(state, work)
 
     async def events() -> AsyncIterator[str]:
         try:
             while (piece := await running.tokens.get()) is not None:
-                yield sse.event("token", {"text": piece})
+                yield sse.event("token", TokenEvent(text=piece))
             try:
                 result = running.job.future.result()
-            except ShiftmateError as exc:
-                status, code, message = map_error(exc)
-                yield sse.event(
-                    "error", {"error": {"code": code, "message": message, "status": status}}
-                )
+            except Exception as exc:
+                yield sse.event("error", StreamErrorEvent(error=stream_error(exc)))
                 return
-            except Exception:
-                log.exception("the answer stream failed")
-                yield sse.event(
-                    "error",
-                    {
-                        "error": {
-                            "code": "internal",
-                            "status": 500,
-                            "message": "internal error; see the log",
-                        }
-                    },
-                )
-                return
-            _record_answer(state, running.job, result)
-            yield sse.event("answer", answer_out(result).model_dump(mode="json"))
+            record_answer(state, running.job, result)
+            yield sse.event("answer", AnswerOut.from_domain(result))
         finally:
             running.job.cancel.set()  # a no-op when done; stops generation if the client left
 
@@ -325,49 +170,10 @@ async def ask(body: AskRequest, request: Request, state: State, key: Operator) -
 @router.get("/v1/conversations", response_model=ConversationList)
 def conversations(
     state: State, key: Operator, limit: int = Query(50, ge=1, le=500)
-) -> dict[str, Any]:
+) -> ConversationList:
     """List the most recently active conversations."""
     items = state.services.journal.conversations(limit)
-    return {
-        "conversations": [
-            {
-                "id": c.id,
-                "title": c.title,
-                "created_at": c.created_at,
-                "updated_at": c.updated_at,
-                "turns": c.turns,
-            }
-            for c in items
-        ]
-    }
-
-
-def _conversation(state: ApiState, conversation_id: str) -> dict[str, Any]:
-    row = state.services.db.query_one(
-        "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
-    )
-    if row is None:
-        raise ApiError(404, "unknown_conversation", f"unknown conversation: {conversation_id}")
-    turns = state.services.journal.turns(conversation_id)
-    return {
-        "id": row["id"],
-        "title": row["title"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "turns": [
-            {
-                "turn_id": t.id,
-                "question": t.question,
-                "answer": t.answer,
-                "citations": [stored_citation(c) for c in t.citations],
-                "telemetry": t.telemetry,
-                "timings": t.timings,
-                "checks": t.checks,
-                "created_at": t.created_at,
-            }
-            for t in turns
-        ],
-    }
+    return ConversationList(conversations=[ConversationSummaryOut.from_domain(c) for c in items])
 
 
 @router.get(
@@ -375,9 +181,21 @@ def _conversation(state: ApiState, conversation_id: str) -> dict[str, Any]:
     response_model=ConversationOut,
     responses=responses(404),
 )
-def conversation(conversation_id: str, state: State, key: Operator) -> dict[str, Any]:
+def conversation(conversation_id: str, state: State, key: Operator) -> ConversationOut:
     """Return one conversation with its turns."""
-    return _conversation(state, conversation_id)
+    row = state.services.db.query_one(
+        "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
+    )
+    if row is None:
+        raise ApiError(404, "unknown_conversation", f"unknown conversation: {conversation_id}")
+    turns = state.services.journal.turns(conversation_id)
+    return ConversationOut(
+        id=row["id"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        turns=[TurnOut.from_domain(t) for t in turns],
+    )
 
 
 @router.post(
@@ -398,7 +216,7 @@ async def continue_conversation(
     status_code=201,
     responses=responses(400, 404),
 )
-def feedback(body: FeedbackRequest, state: State, key: Operator) -> dict[str, Any]:
+def feedback(body: FeedbackRequest, state: State, key: Operator) -> FeedbackOut:
     """Record feedback on an answer (by its turn_id) in the journal."""
     if state.services.journal.turn(body.turn_id) is None:
         raise ApiError(404, "unknown_answer", f"no answer with turn id {body.turn_id}")
@@ -410,13 +228,4 @@ def feedback(body: FeedbackRequest, state: State, key: Operator) -> dict[str, An
         corrected_answer=body.corrected_answer,
         by=body.by if body.by is not None else key.name,
     )
-    return {
-        "id": fb.id,
-        "turn_id": fb.turn_id,
-        "rating": fb.rating,
-        "reason": fb.reason,
-        "comment": fb.comment,
-        "corrected_answer": fb.corrected_answer,
-        "by": fb.by,
-        "created_at": fb.created_at,
-    }
+    return FeedbackOut.from_domain(fb)

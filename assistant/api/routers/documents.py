@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from assistant.api.auth import Operator, State, Supervisor
 from assistant.api.errors import ApiError, responses
 from assistant.api.state import ApiState
-from connectors.documents import SUPPORTED_SUFFIXES
 
 router = APIRouter(tags=["documents"], responses=responses(400, 401, 403, 422, 500))
 
@@ -80,7 +79,7 @@ def upload_dir(state: ApiState) -> Path:
     return state.services.data_dir / "uploads"
 
 
-def check_filename(name: str | None) -> str:
+def check_filename(name: str | None, suffixes: frozenset[str]) -> str:
     """Return an upload's file name if it is a plain, supported name; raise 400/415 if not."""
     if not name:
         raise ApiError(400, "invalid_filename", "the upload has no file name")
@@ -94,12 +93,12 @@ def check_filename(name: str | None) -> str:
             f"with a letter or digit: {name[:100]!r}",
         )
     suffix = Path(name).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
+    if suffix not in suffixes:
         raise ApiError(
             415,
             "unsupported_type",
             f"unsupported file type {suffix or '(none)'!r}; supported: "
-            + ", ".join(sorted(SUPPORTED_SUFFIXES)),
+            + ", ".join(sorted(suffixes)),
         )
     return name
 
@@ -114,7 +113,7 @@ def check_filename(name: str | None) -> str:
 async def upload(file: UploadFile, request: Request, state: State, key: Supervisor) -> Any:
     """Save an uploaded document and queue its ingestion; poll the returned job."""
     limit = int(state.services.settings.api.max_upload_mb * 1024 * 1024)
-    name = check_filename(file.filename)
+    name = check_filename(file.filename, state.services.ingestor.suffixes)
     folder = upload_dir(state)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name

@@ -8,7 +8,6 @@ conversation, as OpenAI-compatible UIs do, continues the matching journal conver
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
@@ -16,26 +15,18 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api import sse
 from assistant.api.auth import Operator, State
-from assistant.api.errors import ApiError, map_error, responses
-from assistant.api.routers.chat import (
-    ID_PATTERN,
-    SSE_EVENT_SCHEMA,
-    AnswerFacts,
-    _record_answer,
-    answer_out,
-)
+from assistant.api.errors import ApiError, responses
+from assistant.api.routers.chat import ID_PATTERN, SSE_EVENT_SCHEMA, record_answer, stream_error
 from assistant.api.state import ApiState
 from assistant.api.streaming import TokenSink, result_unless_disconnected, start_stream
 from assistant.domain import Answer
-from assistant.errors import ShiftmateError
+from assistant.schema.answers import AnswerFacts, StreamError
 from models.types import Message
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["openai"], responses=responses(400, 401, 403, 422, 500))
 
 SHIFTMATE_MODEL = "shiftmate"
@@ -134,7 +125,11 @@ class ShiftmateExtension(AnswerFacts):
 
 
 class ChatCompletion(BaseModel):
-    """An OpenAI chat completion; ``shiftmate`` holds citations and telemetry (model shiftmate)."""
+    """An OpenAI chat completion; ``shiftmate`` holds citations and telemetry (model shiftmate).
+
+    The route sends only the fields set, so the plain model's completions have no
+    ``shiftmate`` field at all (every field of the extension is always set).
+    """
 
     id: str
     object: Literal["chat.completion"]
@@ -143,6 +138,54 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: Usage
     shiftmate: ShiftmateExtension | None = None
+
+
+class OpenAIStreamError(StreamError):
+    """What ended a completion stream early, with OpenAI's error type."""
+
+    type: Literal["server_error", "invalid_request_error"]
+
+
+class OpenAIStreamErrorEvent(BaseModel):
+    """The last chunk of a completion stream that failed."""
+
+    error: OpenAIStreamError
+
+
+def _completion(
+    cid: str,
+    created: int,
+    model: str,
+    text: str,
+    finish: str,
+    usage: Usage,
+    extension: ShiftmateExtension | None = None,
+) -> ChatCompletion:
+    """Return a completion; ``shiftmate`` is set (and so sent) only with an extension."""
+    extra: dict[str, Any] = {} if extension is None else {"shiftmate": extension}
+    return ChatCompletion(
+        id=cid,
+        object="chat.completion",
+        created=created,
+        model=model,
+        choices=[
+            Choice(
+                index=0,
+                message=ResponseMessage(role="assistant", content=text),
+                finish_reason=finish,
+            )
+        ],
+        usage=usage,
+        **extra,
+    )
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+    return Usage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+    )
 
 
 def _models(state: ApiState) -> list[dict[str, Any]]:
@@ -177,34 +220,6 @@ def _stops(stop: str | list[str] | None) -> list[str]:
     if stop is None:
         return []
     return [stop] if isinstance(stop, str) else [s for s in stop if s]
-
-
-def _find_conversation(state: ApiState, messages: list[ChatMessage]) -> str | None:
-    """Return the journal conversation whose turns are exactly these earlier messages."""
-    pairs: list[tuple[str, str]] = []
-    pending: str | None = None
-    for m in messages:
-        if m.role == "user":
-            pending = " ".join(m.text().split())
-        elif m.role == "assistant" and pending is not None:
-            pairs.append((pending, _words(m.text())))
-            pending = None
-    if not pairs:
-        return None
-    # Whitespace may differ: a streamed answer is pieced together by the client, and UIs trim.
-    rows = state.services.db.query(
-        "SELECT DISTINCT conversation_id FROM turns WHERE question = ? ORDER BY id DESC LIMIT 20",
-        (pairs[-1][0],),
-    )
-    for row in rows:
-        turns = state.services.journal.turns(row["conversation_id"])
-        if [(t.question, _words(t.answer)) for t in turns] == pairs:
-            return str(row["conversation_id"])
-    return None
-
-
-def _words(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _plain(
@@ -243,7 +258,7 @@ def _chunk(
 @router.post(
     "/v1/chat/completions",
     response_model=ChatCompletion,
-    response_model_exclude_none=True,
+    response_model_exclude_unset=True,
     responses={
         200: {
             "description": "A chat completion; with stream=true, server-sent chunks, then [DONE]",
@@ -293,42 +308,24 @@ async def chat_completions(
         finally:
             pieces.close()
             if cancel.is_set():
-                state.metrics.cancelled_tokens.inc(len(parts), model="plain")
+                state.metrics.cancelled_tokens.labels(model="plain").inc(len(parts))
         return "".join(parts)
 
     def account(text: str, job_queued: float, done: float) -> tuple[int, str]:
         tokens = model.count_tokens(text) if text else 0
-        state.metrics.tokens.inc(tokens, model="plain")
+        metrics = state.metrics
+        metrics.tokens.labels(model="plain").inc(tokens)
         if first:
-            state.metrics.ttft.observe(first[0] - job_queued, endpoint="chat")
+            metrics.ttft.labels(endpoint="chat").observe(first[0] - job_queued)
             if tokens > 1 and done > first[0]:
-                state.metrics.tokens_per_s.observe(tokens / (done - first[0]), model="plain")
+                metrics.tokens_per_s.labels(model="plain").observe(tokens / (done - first[0]))
         return tokens, "length" if tokens >= max_tokens else "stop"
 
     if not body.stream:
         job = state.queue.submit(lambda cancel: work(cancel, lambda _t: None))
         text = await result_unless_disconnected(request, job)
         tokens, finish = account(text, job.queued_at, job.finished_at or time.perf_counter())
-        return JSONResponse(
-            {
-                "id": cid,
-                "object": "chat.completion",
-                "created": created,
-                "model": name,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": finish,
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": tokens,
-                    "total_tokens": prompt_tokens + tokens,
-                },
-            }
-        )
+        return _completion(cid, created, name, text, finish, _usage(prompt_tokens, tokens))
 
     running = start_stream(state, work)
     include_usage = body.stream_options is not None and body.stream_options.include_usage
@@ -350,11 +347,7 @@ async def chat_completions(
             )
             yield sse.event(None, _chunk(cid, created, name, {}, finish))
             if include_usage:
-                usage = {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": tokens,
-                    "total_tokens": prompt_tokens + tokens,
-                }
+                usage = _usage(prompt_tokens, tokens).model_dump(mode="json")
                 yield sse.event(
                     None, {**_chunk(cid, created, name, {}, None), "choices": [], "usage": usage}
                 )
@@ -366,27 +359,10 @@ async def chat_completions(
 
 
 def _stream_error(exc: Exception) -> str:
-    if isinstance(exc, ShiftmateError):
-        status, code, message = map_error(exc)
-    else:
-        log.error("a completion stream failed", exc_info=exc)
-        status, code, message = 500, "internal", "internal error; see the server log"
-    return sse.event(
-        None,
-        {
-            "error": {
-                "code": code,
-                "message": message,
-                "status": status,
-                "type": "server_error" if status >= 500 else "invalid_request_error",
-            }
-        },
-    )
-
-
-def _extension(answer: Answer) -> dict[str, Any]:
-    shaped = answer_out(answer).model_dump(mode="json", exclude={"answer"})
-    return ShiftmateExtension.model_validate(shaped).model_dump(mode="json")
+    error = stream_error(exc)
+    kind = "server_error" if error.status >= 500 else "invalid_request_error"
+    event = OpenAIStreamErrorEvent(error=OpenAIStreamError(**error.model_dump(), type=kind))
+    return sse.event(None, event)
 
 
 async def _shiftmate(state: ApiState, request: Request, body: ChatCompletionRequest) -> Any:
@@ -410,7 +386,8 @@ async def _shiftmate(state: ApiState, request: Request, body: ChatCompletionRequ
         if not state.services.journal.exists(conversation_id):
             raise ApiError(404, "unknown_conversation", f"unknown conversation: {conversation_id}")
     else:
-        conversation_id = _find_conversation(state, body.messages[:-1])
+        earlier = [(m.role, m.text()) for m in body.messages[:-1]]
+        conversation_id = state.services.journal.continued(earlier)
     chat = state.services.chat
     k = body.k
     cid = "chatcmpl-" + uuid.uuid4().hex
@@ -422,29 +399,11 @@ async def _shiftmate(state: ApiState, request: Request, body: ChatCompletionRequ
     if not body.stream:
         job = state.queue.submit(lambda cancel: work(cancel, lambda _t: None))
         result = await result_unless_disconnected(request, job)
-        _record_answer(state, job, result)
+        record_answer(state, job, result)
         t = result.timings
-        return JSONResponse(
-            {
-                "id": cid,
-                "object": "chat.completion",
-                "created": created,
-                "model": SHIFTMATE_MODEL,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": result.text},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": t.prompt_tokens,
-                    "completion_tokens": t.completion_tokens,
-                    "total_tokens": t.prompt_tokens + t.completion_tokens,
-                },
-                "shiftmate": _extension(result),
-            }
-        )
+        usage = _usage(t.prompt_tokens, t.completion_tokens)
+        extension = ShiftmateExtension.from_domain(result)
+        return _completion(cid, created, SHIFTMATE_MODEL, result.text, "stop", usage, extension)
 
     running = start_stream(state, work)
     include_usage = body.stream_options is not None and body.stream_options.include_usage
@@ -464,18 +423,21 @@ async def _shiftmate(state: ApiState, request: Request, body: ChatCompletionRequ
             except Exception as exc:
                 yield _stream_error(exc)
                 return
-            _record_answer(state, running.job, result)
+            record_answer(state, running.job, result)
             yield sse.event(
                 None,
-                _chunk(cid, created, SHIFTMATE_MODEL, {}, "stop", shiftmate=_extension(result)),
+                _chunk(
+                    cid,
+                    created,
+                    SHIFTMATE_MODEL,
+                    {},
+                    "stop",
+                    shiftmate=ShiftmateExtension.from_domain(result).model_dump(mode="json"),
+                ),
             )
             if include_usage:
                 t = result.timings
-                usage = {
-                    "prompt_tokens": t.prompt_tokens,
-                    "completion_tokens": t.completion_tokens,
-                    "total_tokens": t.prompt_tokens + t.completion_tokens,
-                }
+                usage = _usage(t.prompt_tokens, t.completion_tokens).model_dump(mode="json")
                 yield sse.event(
                     None,
                     {

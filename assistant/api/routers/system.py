@@ -13,9 +13,9 @@ from assistant import __version__
 from assistant.api.auth import Admin, Operator, State
 from assistant.api.errors import ApiError, responses
 from assistant.api.keys import MAX_NAME, ApiKey, Role
-from assistant.api.metrics import gauge
-from assistant.api.state import ApiState
+from assistant.api.metrics import CONTENT_TYPE
 from assistant.errors import AuthError
+from assistant.schema.status import StatusOut
 
 router = APIRouter(tags=["system"])
 KEYED = responses(400, 401, 403, 422)
@@ -26,48 +26,6 @@ class Health(BaseModel):
 
     status: str
     version: str
-
-
-class QueueOut(BaseModel):
-    """The model's queue."""
-
-    depth: int
-    max_waiting: int
-    completed: int
-    refused: int
-    cancelled: int
-    failed: int
-
-
-class SyncOut(BaseModel):
-    """The cloud-sync outbox: what waits to leave the site, and how the uplink last went."""
-
-    offline: bool
-    backlog: int
-    bytes: int
-    oldest_at: float | None
-    last_success_at: float | None
-    last_error: str | None
-    sent: int
-    dropped: int
-
-
-class StatusOut(BaseModel):
-    """What a status bar shows: model, broker, alarms, documents, queue, sync backlog."""
-
-    version: str
-    model: str
-    models: list[str]
-    broker: str
-    broker_error: str | None
-    site: str | None
-    assets: int
-    active_alarms: int
-    documents: int
-    chunks: int
-    queue: QueueOut
-    sync: SyncOut
-    uptime_s: float
 
 
 class KeyOut(BaseModel):
@@ -116,62 +74,24 @@ def health() -> dict[str, Any]:
 )
 def metrics(state: State, key: Operator) -> PlainTextResponse:
     """Return the metrics in the Prometheus text format."""
-    return PlainTextResponse(
-        state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-    )
-
-
-def queue_json(state: ApiState) -> dict[str, int]:
-    """Return the inference queue's figures."""
-    q = state.queue
-    return {
-        "depth": q.depth,
-        "max_waiting": q.queue_size,
-        "completed": q.completed,
-        "refused": q.refused,
-        "cancelled": q.cancelled,
-        "failed": q.failed,
-    }
-
-
-def sync_json(state: ApiState) -> dict[str, Any]:
-    """Return the sync outbox's backlog and uplink state."""
-    status = state.services.outbox.status()
-    return {
-        "offline": status.offline,
-        "backlog": status.backlog,
-        "bytes": status.bytes,
-        "oldest_at": status.oldest_at,
-        "last_success_at": status.last_success_at,
-        "last_error": status.last_error,
-        "sent": status.sent,
-        "dropped": status.dropped,
-    }
+    return PlainTextResponse(state.metrics.render(), media_type=CONTENT_TYPE)
 
 
 @router.get("/v1/status", response_model=StatusOut, responses=KEYED)
-def status(state: State, key: Operator) -> dict[str, Any]:
+def status(state: State, key: Operator) -> StatusOut:
     """Return the model, broker state, alarm count, document count and queue."""
     services = state.services
     live = services.live
-    telemetry = live.status() if live is not None else {}
-    plant = services.plant
-    entries = services.manifest.entries()
-    return {
-        "version": __version__,
-        "model": services.chat_model.name,
-        "models": ["shiftmate", services.chat_model.name],
-        "broker": telemetry.get("broker", "not configured"),
-        "broker_error": telemetry.get("last_error"),
-        "site": plant.site if plant is not None else None,
-        "assets": len(plant.assets) if plant is not None else 0,
-        "active_alarms": telemetry.get("active_events", 0),
-        "documents": len(entries),
-        "chunks": sum(len(e.chunk_ids) for e in entries),
-        "queue": queue_json(state),
-        "sync": sync_json(state),
-        "uptime_s": round(time.time() - state.started, 3),
-    }
+    return StatusOut.from_domain(
+        version=__version__,
+        model=services.chat_model.name,
+        telemetry=live.status() if live is not None else None,
+        plant=services.plant,
+        documents=services.manifest.entries(),
+        queue=state.queue,
+        sync=services.outbox.status(),
+        uptime_s=time.time() - state.started,
+    )
 
 
 def _key_json(key: ApiKey) -> dict[str, Any]:
@@ -208,53 +128,3 @@ def revoke_key(key_id: str, state: State, key: Admin) -> dict[str, Any]:
         return _key_json(state.keys.revoke(key_id))
     except AuthError as exc:
         raise ApiError(404, "unknown_key", str(exc)) from exc
-
-
-def collect(state: ApiState) -> list[str]:
-    """Return the gauges read from the services at scrape time (queue, MQTT, ingestion)."""
-    lines: list[str] = []
-    q = queue_json(state)
-    lines += gauge(
-        "shiftmate_inference_queue_depth", "Model requests running or waiting", q["depth"]
-    )
-    lines += gauge(
-        "shiftmate_inference_jobs",
-        "Model requests by outcome since start",
-        {k: float(q[k]) for k in ("completed", "refused", "cancelled", "failed")},
-        "outcome",
-    )
-    live = state.services.__dict__.get("live")
-    if live is not None:
-        telemetry = live.status()
-        mqtt = {k: float(v) for k, v in telemetry.get("mqtt", {}).items()}
-        lines += gauge("shiftmate_mqtt_messages", "MQTT connector counters", mqtt, "counter")
-        store = {k: float(v) for k, v in telemetry.get("store", {}).items()}
-        lines += gauge("shiftmate_telemetry_readings", "Telemetry store counters", store, "counter")
-        lines += gauge(
-            "shiftmate_active_alarms",
-            "Alarm events raised now",
-            float(telemetry.get("active_events", 0)),
-        )
-        connected = 1.0 if str(telemetry.get("broker", "")).startswith("connected") else 0.0
-        lines += gauge("shiftmate_mqtt_connected", "1 when connected to the broker", connected)
-    sync = sync_json(state)
-    lines += gauge(
-        "shiftmate_sync_backlog_records", "Records waiting in the outbox", sync["backlog"]
-    )
-    lines += gauge("shiftmate_sync_backlog_bytes", "Bytes waiting in the outbox", sync["bytes"])
-    lines += gauge(
-        "shiftmate_sync_records",
-        "Outbox records by outcome since the outbox was created",
-        {"sent": float(sync["sent"]), "dropped": float(sync["dropped"])},
-        "outcome",
-    )
-    lines += gauge("shiftmate_sync_offline", "1 when the uplink is off", float(sync["offline"]))
-    ingest = {k: float(v) for k, v in state.ingestion.counters.items()}
-    lines += gauge(
-        "shiftmate_ingestion_files",
-        "Uploaded files ingested, by outcome",
-        {k: v for k, v in ingest.items() if k != "chunks"},
-        "outcome",
-    )
-    lines += gauge("shiftmate_ingestion_chunks", "Chunks written by uploads", ingest["chunks"])
-    return lines

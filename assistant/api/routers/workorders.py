@@ -11,7 +11,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.actions.model import MAX_NAME, MAX_PROBLEM, MAX_REASON, WorkOrder
 from assistant.api.auth import Operator, State, Supervisor
 from assistant.api.errors import ApiError, responses
 from assistant.api.keys import ApiKey
@@ -19,6 +18,8 @@ from assistant.api.routers.chat import ID_PATTERN
 from assistant.api.state import ApiState
 from assistant.api.streaming import result_unless_disconnected
 from assistant.errors import WorkOrderError
+from assistant.schema.workorders import ExportOut, WorkOrderList, WorkOrderOut
+from assistant.workorders.model import MAX_NAME, MAX_PROBLEM, MAX_REASON, WorkOrder
 
 router = APIRouter(tags=["work orders"], responses=responses(400, 401, 403, 422, 500))
 
@@ -101,21 +102,6 @@ class ExportRequest(_Body):
     mqtt: bool = False
 
 
-class WorkOrderList(BaseModel):
-    """Work orders, newest first."""
-
-    workorders: list[WorkOrder]
-
-
-class ExportOut(BaseModel):
-    """Where an exported work order went."""
-
-    workorder: WorkOrder
-    json_path: str
-    csv_path: str
-    mqtt_topic: str | None
-
-
 def _by(given: str | None, key: ApiKey) -> str:
     return given if given is not None and given.strip() else key.name
 
@@ -129,7 +115,7 @@ def _require(state: ApiState, order_id: str) -> WorkOrder:
 
 @router.post(
     "/v1/workorders",
-    response_model=WorkOrder,
+    response_model=WorkOrderOut,
     status_code=201,
     responses=responses(404, 409, 429, 503),
 )
@@ -156,7 +142,7 @@ async def draft(body: DraftRequest, request: Request, state: State, key: Operato
         )
 
     job = state.queue.submit(work)
-    return await result_unless_disconnected(request, job)
+    return WorkOrderOut.from_domain(await result_unless_disconnected(request, job))
 
 
 @router.get("/v1/workorders", response_model=WorkOrderList)
@@ -164,19 +150,21 @@ def workorders(
     state: State,
     key: Operator,
     status: Literal["draft", "approved", "rejected", "exported"] | None = Query(None),
-) -> dict[str, Any]:
+) -> WorkOrderList:
     """List work orders, optionally of one status."""
-    return {"workorders": state.services.workorders.list(status)}
+    return WorkOrderList.from_domain(state.services.workorders.list(status))
 
 
-@router.get("/v1/workorders/{order_id}", response_model=WorkOrder, responses=responses(404))
-def workorder(order_id: str, state: State, key: Operator) -> WorkOrder:
+@router.get("/v1/workorders/{order_id}", response_model=WorkOrderOut, responses=responses(404))
+def workorder(order_id: str, state: State, key: Operator) -> WorkOrderOut:
     """Return one work order with its edit history."""
-    return _require(state, order_id)
+    return WorkOrderOut.from_domain(_require(state, order_id))
 
 
-@router.patch("/v1/workorders/{order_id}", response_model=WorkOrder, responses=responses(404, 409))
-def edit(order_id: str, body: EditRequest, state: State, key: Operator) -> WorkOrder:
+@router.patch(
+    "/v1/workorders/{order_id}", response_model=WorkOrderOut, responses=responses(404, 409)
+)
+def edit(order_id: str, body: EditRequest, state: State, key: Operator) -> WorkOrderOut:
     """Change one field of a draft; the change is validated and recorded with who and when."""
     order = _require(state, order_id)
     if order.status != "draft":
@@ -186,29 +174,31 @@ def edit(order_id: str, body: EditRequest, state: State, key: Operator) -> WorkO
             f"work order {order_id} is {order.status}; only drafts can be edited",
         )
     try:
-        return state.services.workorders.edit(order_id, body.field, body.value, _by(body.by, key))
+        order = state.services.workorders.edit(order_id, body.field, body.value, _by(body.by, key))
     except WorkOrderError as exc:
         raise ApiError(422, "invalid_value", str(exc)) from exc
+    return WorkOrderOut.from_domain(order)
 
 
 @router.post(
     "/v1/workorders/{order_id}/approve",
-    response_model=WorkOrder,
+    response_model=WorkOrderOut,
     responses=responses(404, 409),
 )
-def approve(order_id: str, body: ByRequest, state: State, key: Supervisor) -> WorkOrder:
+def approve(order_id: str, body: ByRequest, state: State, key: Supervisor) -> WorkOrderOut:
     """Approve a draft."""
     _require(state, order_id)
-    return state.services.workorders.approve(order_id, _by(body.by, key))
+    return WorkOrderOut.from_domain(state.services.workorders.approve(order_id, _by(body.by, key)))
 
 
 @router.post(
-    "/v1/workorders/{order_id}/reject", response_model=WorkOrder, responses=responses(404, 409)
+    "/v1/workorders/{order_id}/reject", response_model=WorkOrderOut, responses=responses(404, 409)
 )
-def reject(order_id: str, body: RejectRequest, state: State, key: Supervisor) -> WorkOrder:
+def reject(order_id: str, body: RejectRequest, state: State, key: Supervisor) -> WorkOrderOut:
     """Reject a draft with a reason."""
     _require(state, order_id)
-    return state.services.workorders.reject(order_id, _by(body.by, key), body.reason)
+    order = state.services.workorders.reject(order_id, _by(body.by, key), body.reason)
+    return WorkOrderOut.from_domain(order)
 
 
 @router.post(
@@ -216,13 +206,8 @@ def reject(order_id: str, body: RejectRequest, state: State, key: Supervisor) ->
     response_model=ExportOut,
     responses=responses(404, 409, 502),
 )
-def export(order_id: str, body: ExportRequest, state: State, key: Supervisor) -> dict[str, Any]:
+def export(order_id: str, body: ExportRequest, state: State, key: Supervisor) -> ExportOut:
     """Export an approved work order (JSON file, CMMS CSV row, optionally MQTT); never twice."""
     _require(state, order_id)
     result = state.services.exporter.export(order_id, mqtt=body.mqtt, by=_by(body.by, key))
-    return {
-        "workorder": result.order,
-        "json_path": str(result.json_path),
-        "csv_path": str(result.csv_path),
-        "mqtt_topic": result.mqtt_topic,
-    }
+    return ExportOut.from_domain(result)

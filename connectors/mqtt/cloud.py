@@ -1,0 +1,85 @@
+"""The cloud side of the MQTT sync uplink: batches from a broker, acknowledged once stored."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from assistant.settings import MqttSettings
+from connectors.mqtt.client import MqttRole
+
+log = logging.getLogger(__name__)
+
+RecordHandler = Callable[[str, bytes], bool]
+"""Called with (topic, payload) on paho's thread; returns whether to acknowledge the message."""
+
+
+class MqttRecordSubscriber(MqttRole):
+    """The cloud side: takes batches from a broker with a persistent QoS 1 session.
+
+    A message is acknowledged only after the handler returned True (the batch is stored or
+    is hopeless, e.g. garbage or a wrong token); when the handler raises, the message is not
+    acknowledged and the broker delivers it again on the next connection.
+    """
+
+    def __init__(self, settings: MqttSettings, topic_filter: str, handler: RecordHandler) -> None:
+        super().__init__(settings)
+        self._filter = topic_filter
+        self._handler = handler
+        self._subscribed = threading.Event()
+        self.received = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        """Connect in the background and subscribe (again after every reconnect)."""
+        settings = self._settings
+        client = self._new_client(settings.client_id, clean=False)
+        client.manual_ack_set(True)
+        client.on_message = self._on_message
+        self._connect(client, clean=False, expiry_s=settings.session_expiry_s, wait=False)
+        self._client = client
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until subscribed; return False if that took longer than timeout."""
+        return self._subscribed.wait(timeout)
+
+    def subscribed(self) -> bool:
+        """Return whether the session is up and the topic filter subscribed."""
+        return self._subscribed.is_set()
+
+    def stop(self) -> None:
+        """Disconnect (the broker keeps the session and queues what arrives meanwhile)."""
+        self._disconnect()
+        self._subscribed.clear()
+
+    # -- hooks and on_message (paho's network thread) ----------------------------------------
+
+    def _connected(self, client: paho.Client, session_present: bool) -> None:
+        self._subscribed.clear()
+        client.subscribe(self._filter, qos=1)
+
+    def _refused(self, reason: str) -> None:
+        self._subscribed.clear()
+        log.warning("cloud broker %s refused the connection: %s", self._where, reason)
+
+    def _subscribe_answered(self, mid: int, refused: list[bool]) -> None:
+        self._subscribed.set()
+
+    def _disconnected(self, reason: str, by_server: bool) -> None:
+        self._subscribed.clear()
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self.received += 1
+        try:
+            payload: bytes = message.payload  # type: ignore[assignment]
+            ok = self._handler(message.topic, payload)
+        except Exception as exc:  # must not kill paho's network thread; not acknowledged
+            self.failed += 1
+            log.warning("storing a batch from '%s' failed: %s", message.topic, exc, exc_info=exc)
+            return
+        if ok:
+            client.ack(message.mid, message.qos)
