@@ -92,6 +92,11 @@ def test_image_installs_like_setup_sh_and_runs_as_a_non_root_user() -> None:
     args = dict(rest.split("=", 1) for word, rest in steps if word == "ARG" and "=" in rest)
     assert args["TORCH_VERSION"] == torch_version.group(1) == "2.13.0"
     assert args["TORCH_INDEX_URL"].endswith("/whl/cpu")
+    # llama.cpp is compiled with the same portable flags (no -march=native, no AMX) in both
+    llama = re.search(r'LLAMA_CMAKE_ARGS="([^"]+)"', setup)
+    assert llama is not None and "-DGGML_NATIVE=OFF" in llama.group(1)
+    assert args["LLAMA_CMAKE_ARGS"].strip('"') == llama.group(1)
+    assert any(r.startswith('CMAKE_ARGS="$LLAMA_CMAKE_ARGS" ') for r in runs)
     torch_step = next(i for i, r in enumerate(runs) if '"torch==${TORCH_VERSION}"' in r)
     project_step = next(
         i for i, r in enumerate(runs) if shlex.split(r)[-3:] == ["pip", "install", "."]
