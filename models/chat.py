@@ -3,7 +3,8 @@
 The prompt is rendered here (from the GGUF's chat template, a format guessed from its metadata,
 or a named llama-cpp-python format; see ``models.chat_format``) and sent as a plain completion,
 so callers can count its tokens exactly and so llama.cpp can reuse the evaluated prefix of the
-previous call (it keeps the KV cache of the longest common prefix).
+previous call (it keeps the KV cache of the longest common prefix). Message content can never
+inject the template's control tokens: they are removed from it first (``models.special_tokens``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from models.chat_format import MARKERS, ChatFormat, select_chat_format
 from models.errors import ModelError
 from models.gguf import check_gguf
+from models.special_tokens import SpecialTexts, control_token_texts
 from models.types import Completion, Message
 
 
@@ -74,6 +76,8 @@ class ChatModel:
             raise
         self.template_source = self.chat_format.source
         self._stops = list(self.chat_format.stops)
+        self.special = SpecialTexts([*control_token_texts(self._llm), *self.chat_format.markers])
+        """The control-token texts and format markers message content is cleared of."""
 
     def reset_cache(self) -> None:
         """Forget the evaluated prefix, so the next prompt is evaluated from scratch (cold)."""
@@ -109,12 +113,26 @@ class ChatModel:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) == 1
 
     def render(self, messages: Sequence[Message]) -> str:
-        """Render messages in the model's chat format, ending with the assistant's turn."""
-        return self.chat_format.render(messages)
+        """Render messages in the model's chat format, ending with the assistant's turn.
+
+        Each message's content is neutralised first (its control-token texts replaced by
+        spaces), so only the template's own markers are special in the prompt.
+        """
+        return self.chat_format.render(
+            [Message(m.role, self.special.strip(m.content)) for m in messages]
+        )
+
+    def tokens(self, text: str) -> list[int]:
+        """Return the token ids of a text, special tokens parsed as generation parses a prompt.
+
+        So a rendered prompt gives exactly what ``stream_prompt`` evaluates (less the BOS token
+        llama.cpp may put in front).
+        """
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def count_tokens(self, text: str) -> int:
-        """Return how many tokens the model's tokenizer makes of a text."""
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        """Return how many tokens the model's tokenizer makes of a text (see ``tokens``)."""
+        return len(self.tokens(text))
 
     def stream(
         self,

@@ -49,6 +49,10 @@ NAME_FORMATS: tuple[tuple[str, str], ...] = (
 )
 
 _SYSTEM_PROBE = "\x00system-probe\x00"
+_TURN_PROBE = "\x00turn-probe\x00"
+
+# Tag-shaped text in a template: "<|im_start|>", "<start_of_turn>", "<<SYS>>", "[INST]", "</s>".
+_TAG = re.compile(r"<<?/?[^<>\s]+>>?|\[/?[A-Za-z_]+\]")
 
 Formatter = Callable[..., Any]
 """A llama-cpp-python chat formatter: ``formatter(messages=[...])`` -> ChatFormatterResponse."""
@@ -118,6 +122,8 @@ class ChatFormat:
     """Stop strings that end the assistant's turn (the end-of-turn marker, EOS, EOT)."""
     fold_system: bool
     """Whether system messages are put into the first user message (the format drops them)."""
+    markers: tuple[str, ...]
+    """The tag-shaped turn markers the format writes around messages ("<|im_start|>", ...)."""
     formatter: Formatter = field(repr=False)
 
     def render(self, messages: Sequence[Message]) -> str:
@@ -164,8 +170,31 @@ def _build(
         fold_system = True
     stops = dict.fromkeys([*_as_stops(probe.stop), *(s for s in extra_stops if s)])
     return ChatFormat(
-        name=name, source=source, stops=tuple(stops), fold_system=fold_system, formatter=formatter
+        name=name,
+        source=source,
+        stops=tuple(stops),
+        fold_system=fold_system,
+        markers=_markers(formatter, name, fold_system, stops),
+        formatter=formatter,
     )
+
+
+def _markers(
+    formatter: Formatter, name: str, fold_system: bool, stops: Collection[str]
+) -> tuple[str, ...]:
+    """Return the tag-shaped text a format writes around a conversation's messages, and its stops.
+
+    Plain-text headings ("### Response:") are not markers here: removing them from documents
+    would damage ordinary text.
+    """
+    roles = ("system", "user", "assistant", "user")
+    items = [{"role": role, "content": _TURN_PROBE} for role in roles]
+    try:
+        prompt = str(_format(formatter, _folded(items) if fold_system else items, name).prompt)
+    except ModelError:  # a template with rules on the turn order: one user turn is enough
+        prompt = str(_format(formatter, [{"role": "user", "content": _TURN_PROBE}], name).prompt)
+    text = "\n".join([*prompt.split(_TURN_PROBE), *stops])
+    return tuple(dict.fromkeys(match.group(0) for match in _TAG.finditer(text)))
 
 
 def select_chat_format(
