@@ -13,11 +13,17 @@ import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from assistant.errors import ConfigError
 from models.chat_format import known_chat_formats, unknown_format_message
@@ -410,6 +416,19 @@ class ApiSettings(_Section):
         description="An event stream ends after this long; clients reconnect (Last-Event-ID).",
     )
     heartbeat_s: float = Field(15.0, gt=0, le=3600, description="SSE keep-alive comment period.")
+    events_per_key: int = Field(
+        4, ge=1, le=1000, description="Open /v1/events streams one API key may hold; then 429."
+    )
+    events_total: int = Field(
+        32, ge=1, le=10_000, description="Open /v1/events streams in all; then 429."
+    )
+    events_queue: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Events waiting for one slow /v1/events client; more are dropped and "
+        "counted (shiftmate_events_dropped_total).",
+    )
     shutdown_grace_s: float = Field(
         5.0, ge=0, le=600, description="How long open requests may finish at shutdown."
     )
@@ -478,13 +497,57 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
+def _field_kind(loc: tuple[int | str, ...]) -> Literal["plain", "secret", "unknown"]:
+    """Return whether an error's location is a plain setting, a secret one or no setting."""
+    annotation: Any = Settings
+    for part in loc:
+        model = _model_in(annotation)
+        if model is None:
+            break  # inside a value such as dict[str, SecretStr]: the field decides
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return "unknown"
+        annotation = field.annotation
+    return "secret" if _mentions_secret(annotation) else "plain"
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """Return the settings section an annotation is (or holds in a union), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, UnionType):
+        for arg in get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def _mentions_secret(annotation: Any) -> bool:
+    """Return whether a field's type is or contains SecretStr (``SecretStr | None``, dicts)."""
+    if annotation is SecretStr:
+        return True
+    return any(_mentions_secret(arg) for arg in get_args(annotation))
+
+
 def _describe(error: ValidationError, config_file: Path | None) -> str:
+    """Return the message of invalid settings; a secret's value (or an unknown key's, which may
+    be a misspelt secret) is never repeated, only its key and type."""
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(root)"
         got = item.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{key}: {item['msg']}{shown}")
+        msg = item["msg"]
+        kind = _field_kind(item["loc"])
+        if isinstance(got, dict):
+            shown = ""
+        elif kind == "plain":
+            shown = f" (got {got!r})"
+        else:
+            if isinstance(got, str | int | float) and len(str(got)) >= 3:
+                msg = msg.replace(str(got), SECRET_MASK)
+            what = "secret" if kind == "secret" else "unknown key"
+            shown = f" ({type(got).__name__} value not shown: {what})"
+        lines.append(f"{key}: {msg}{shown}")
     where = f" in {config_file} or SHIFTMATE_* environment" if config_file else ""
     return f"invalid settings{where}: " + "; ".join(lines)
 
@@ -507,7 +570,10 @@ def load_settings(
         clean = {key: value for key, value in (overrides or {}).items() if value is not None}
         return Settings(**clean)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, config_file)) from exc
+        # from None: the ValidationError's own text repeats every input value, secrets too.
+        raise ConfigError(_describe(exc, config_file)) from None
+    except SettingsError as exc:  # an environment value that is not the JSON a section needs
+        raise ConfigError(f"invalid settings in the SHIFTMATE_* environment: {exc}") from None
     finally:
         _file_values.reset(token)
 

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from assistant import __version__
 from assistant.api import errors
 from assistant.api.auth import Operator
+from assistant.api.event_streams import EventStreams
 from assistant.api.gauges import ServiceGauges
 from assistant.api.inference import InferenceQueue
 from assistant.api.keys import KeyStore
@@ -67,6 +68,7 @@ def create_app(services: Services) -> FastAPI:
         queue=InferenceQueue(api.queue_size, api.retry_after_s),
         metrics=Metrics(),
         ingestion=Ingestion(services),
+        streams=EventStreams(api.events_per_key, api.events_total, api.retry_after_s),
     )
     state.metrics.add(ServiceGauges(state))
 

@@ -1,5 +1,6 @@
 """The live gauges, read from the services at scrape time: the model's queue, the MQTT and
-telemetry counters, the alarms raised now, the sync outbox and the uploads ingested."""
+telemetry counters, the alarms raised now, the sync outbox, the uploads ingested and the open
+event streams."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ GAUGES: dict[str, tuple[str, str]] = {
     "shiftmate_sync_offline": ("1 when the uplink is off", ""),
     "shiftmate_ingestion_files": ("Uploaded files ingested, by outcome", "outcome"),
     "shiftmate_ingestion_chunks": ("Chunks written by uploads", ""),
+    "shiftmate_event_streams": ("Open /v1/events streams", ""),
 }
 
 
@@ -76,3 +78,4 @@ class ServiceGauges:
         files = {k: v for k, v in ingest.items() if k != "chunks"}
         yield _gauge("shiftmate_ingestion_files", files)
         yield _gauge("shiftmate_ingestion_chunks", ingest["chunks"])
+        yield _gauge("shiftmate_event_streams", state.streams.count())

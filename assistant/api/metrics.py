@@ -2,7 +2,9 @@
 
 Request counts and latencies per route template, time to first token and tokens per second
 are counted here; the live figures (queue, MQTT, telemetry, sync, ingestion) are read from the
-services at scrape time by the collector in ``assistant.api.gauges``. Each app has its own
+services at scrape time by the collector in ``assistant.api.gauges``. Every request label comes
+from a bounded set (a path no route matches is ``unmatched``, a method outside the standard
+ones is ``other``), so no client can grow the series without end. Each app has its own
 registry, so several apps in one process (the tests) never share a series.
 """
 
@@ -18,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 60.0)
 RATE_BUCKETS = (1.0, 5.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 150.0, 250.0)
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+"""HTTP methods labelled as themselves; any other is labelled ``other``."""
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """What ``render`` writes: the Prometheus text format 0.0.4."""
 
@@ -64,6 +68,11 @@ class Metrics:
             ("model",),
             registry=registry,
         )
+        self.events_dropped = Counter(
+            "shiftmate_events_dropped",
+            "Telemetry events not sent to a /v1/events client whose buffer was full (slow client)",
+            registry=registry,
+        )
 
     def add(self, collector: Collector) -> None:
         """Register a collector whose figures are read at each scrape."""
@@ -72,6 +81,11 @@ class Metrics:
     def render(self) -> str:
         """Return every metric in the Prometheus text format."""
         return generate_latest(self.registry).decode("utf-8")
+
+
+def method_label(method: str) -> str:
+    """Return the metrics label of a request method: itself if standard, else ``other``."""
+    return method if method in METHODS else "other"
 
 
 class MetricsMiddleware:
@@ -99,6 +113,6 @@ class MetricsMiddleware:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
+            method = method_label(scope["method"])
             self.metrics.requests.labels(method, template, str(status["code"])).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,20 +37,31 @@ class EventStreamResponse(StreamingResponse):
     """A text/event-stream response whose generator is closed however the stream ends.
 
     Closing runs the generator's ``finally`` (which cancels a running generation) also when the
-    client disconnects and the server stops sending mid-stream.
+    client disconnects and the server stops sending mid-stream. A generator that never started
+    has no ``finally`` to run, so ``on_close`` is called last in every case.
     """
 
     media_type = "text/event-stream"
 
-    def __init__(self, content: AsyncIterator[str], status_code: int = 200) -> None:
+    def __init__(
+        self,
+        content: AsyncIterator[str],
+        status_code: int = 200,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(content, status_code=status_code, headers=SSE_HEADERS)
         self._source = content
+        self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the stream, then close the generator whatever happened."""
         try:
             await super().__call__(scope, receive, send)
         finally:
-            close = getattr(self._source, "aclose", None)
-            if close is not None:
-                await close()
+            try:
+                close = getattr(self._source, "aclose", None)
+                if close is not None:
+                    await close()
+            finally:
+                if self._on_close is not None:
+                    self._on_close()

@@ -1,4 +1,5 @@
-"""What the API's routes share: the services, keys, the inference queue, metrics, jobs."""
+"""What the API's routes share: the services, keys, the inference queue, metrics, jobs and the
+open event streams."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from fastapi import Request
 
+from assistant.api.event_streams import EventStreams
 from assistant.api.inference import InferenceQueue
 from assistant.api.keys import KeyStore
 from assistant.api.metrics import Metrics
@@ -126,6 +128,7 @@ class ApiState:
     queue: InferenceQueue
     metrics: Metrics
     ingestion: Ingestion
+    streams: EventStreams
     started: float = field(default_factory=time.time)
     stopping: threading.Event = field(default_factory=threading.Event)
 

@@ -84,6 +84,12 @@ class LiveTelemetry:
 
         return unsubscribe
 
+    @property
+    def listener_count(self) -> int:
+        """Return how many listeners are subscribed now."""
+        with self._listeners_lock:
+            return len(self._listeners)
+
     def start(self, connector: Connector | None = None) -> None:
         """Start the connector (if any) and the stale-data housekeeping."""
         self.connector = connector

@@ -6,6 +6,9 @@ a row already there for this id is not added twice), publish to MQTT with QoS 1 
 (retried until the broker acknowledges or the timeout passes), and only then record the export
 and set the status to exported in one journal transaction. Any failure before that leaves the
 work order approved, and a retried export rewrites the same files without duplicating rows.
+
+The CSV is opened in spreadsheets, so a cell that would start a formula is defused there (see
+:func:`csv_cell`); the JSON file keeps every field exactly as approved.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ CSV_HEADER = (
     "approved_at",
 )
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters a spreadsheet reads as the start of a formula (OWASP, CSV injection)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
@@ -57,9 +63,14 @@ class ExportResult:
     mqtt_topic: str | None
 
 
+def csv_cell(text: str) -> str:
+    """Return a CSV cell a spreadsheet shows as text: a leading ``'`` before a formula start."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_row(order: WorkOrder) -> list[str]:
-    """Return a work order as a CSV row in CSV_HEADER order."""
-    return [
+    """Return a work order as a CSV row in CSV_HEADER order, every cell safe to open."""
+    cells = [
         order.id,
         order.asset,
         order.title,
@@ -78,6 +89,7 @@ def csv_row(order: WorkOrder) -> list[str]:
         order.approved_by or "",
         order.approved_at or "",
     ]
+    return [csv_cell(cell) for cell in cells]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -137,7 +149,7 @@ class Exporter:
                 raise WorkOrderError(
                     f"the CMMS CSV {path} has an unexpected header; move it away to start a new one"
                 )
-            if any(row and row[0] == order.id for row in rows[1:]):
+            if any(row and row[0] == csv_cell(order.id) for row in rows[1:]):
                 return
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")

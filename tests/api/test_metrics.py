@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from assistant.api.metrics import LATENCY_BUCKETS, Metrics
+from assistant.api.metrics import LATENCY_BUCKETS, METHODS, Metrics, method_label
 from tests.api.conftest import LiveServer
 
 SERIES: dict[str, tuple[str, frozenset[str]]] = {
@@ -97,3 +97,35 @@ def test_each_app_counts_in_its_own_registry() -> None:
     assert samples["shiftmate_completion_tokens_total"] == [({"model": "plain"}, 5.0)]
     _, other = parse(second.render())
     assert other["shiftmate_completion_tokens_total"] == []
+
+
+def test_odd_methods_and_paths_collapse_into_bounded_labels(server: LiveServer) -> None:
+    # WebDAV and other methods the HTTP parser knows reach the app; made-up ones are refused
+    # by the parser (400) before it. Neither may add a label value of its own.
+    known = ["PROPFIND", "PURGE", "MKCOL", "REPORT", "LOCK", "SEARCH"]
+    made_up = ["FOOBAR", *(f"X{n:04X}" for n in range(50))]
+    with server.client() as client:
+        before = _other(client.get("/metrics").text)
+        for n, method in enumerate(known * 2 + made_up):
+            path = "/v1/assets" if n % 2 else f"/no/such/path/{n}"
+            assert client.request(method, path).status_code in (400, 404, 405)
+        response = client.get("/metrics")
+    _, samples = parse(response.text)
+    requests = samples["shiftmate_http_requests_total"]
+    assert {labels["method"] for labels, _ in requests} <= METHODS | {"other"}
+    assert {labels["route"] for labels, _ in requests if "/no/such/" in labels["route"]} == set()
+    after = _other(response.text)
+    assert after[("/v1/assets", "405")] - before.get(("/v1/assets", "405"), 0) == len(known)
+    assert after[("unmatched", "404")] - before.get(("unmatched", "404"), 0) == len(known)
+    assert method_label("FOOBAR") == method_label("X0001") == "other"
+    assert [method_label(m) for m in ("GET", "HEAD", "OPTIONS")] == ["GET", "HEAD", "OPTIONS"]
+
+
+def _other(text: str) -> dict[tuple[str, str], float]:
+    """Return the request counts labelled method="other", by (route, status)."""
+    _, samples = parse(text)
+    return {
+        (labels["route"], labels["status"]): value
+        for labels, value in samples["shiftmate_http_requests_total"]
+        if labels["method"] == "other"
+    }

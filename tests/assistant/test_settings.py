@@ -92,3 +92,48 @@ def test_config_show_output_reads_back_to_the_same_settings(tmp_path: Path) -> N
     shown.write_text(to_toml(settings.model_dump(mode="json")))
     assert tomllib.loads(shown.read_text())["chat"]["top_k"] == 3
     assert load_settings(shown) == settings
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "key", "value"),
+    [
+        ("[sync]\ntoken = 73519264\n", {}, "sync.token", "73519264"),
+        ("[mqtt]\npassword = ['hunter2-secret']\n", {}, "mqtt.password", "hunter2-secret"),
+        ("[cloud.tokens]\nsite-a = 48151623\n", {}, "cloud.tokens.site-a", "48151623"),
+        ("[sync.mqtt]\npassword = 27182818\n", {}, "sync.mqtt.password", "27182818"),
+        # A misspelt secret is an unknown key: its value is not repeated either.
+        ("[mqtt]\npasword = 'hunter2-secret'\n", {}, "mqtt.pasword", "hunter2-secret"),
+        (
+            "",
+            {"SHIFTMATE_CLOUD__TOKENS": '{"site-b": 31415926}'},
+            "cloud.tokens.site-b",
+            "31415926",
+        ),
+        ("", {"SHIFTMATE_CLOUD__TOKENS": "tok-not-json-secret"}, "cloud", "tok-not-json-secret"),
+    ],
+)
+def test_an_invalid_secret_names_the_key_never_the_value(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    toml: str,
+    env: dict[str, str],
+    key: str,
+    value: str,
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(toml)
+    for name, text in env.items():
+        monkeypatch.setenv(name, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert key in message
+    assert value not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_plain_setting_still_shows_the_value_it_got(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[models]\nn_ctx = 10\n[sync]\ntoken = 'fine-token'\n")
+    with pytest.raises(ConfigError, match=r"models\.n_ctx: .* \(got 10\)$"):
+        load_settings(config)

@@ -202,6 +202,30 @@ def test_config_show_names_the_data_dir(tmp_path: Path) -> None:
     assert f'data_dir = "{tmp_path}"' in shown.stdout
 
 
+def test_config_errors_and_config_show_never_print_a_secret(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sync]\ntoken = 73519264\n[mqtt]\npasword = 'hunter2-secret'\n")
+    refused = run("--config", str(bad), "config", "show", data_dir=tmp_path / "d")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "sync.token" in refused.stderr and "mqtt.pasword" in refused.stderr
+    for secret in ("73519264", "hunter2-secret"):
+        assert secret not in refused.stdout + refused.stderr
+
+    good = tmp_path / "good.toml"
+    good.write_text(
+        "[sync]\ntoken = 'tok-73519264'\n[mqtt]\npassword = 'hunter2-secret'\n"
+        "[cloud.tokens]\nsite-a = 'tok-48151623'\n"
+    )
+    toml = run("--config", str(good), "config", "show", data_dir=tmp_path / "d")
+    as_json = run("--config", str(good), "config", "show", "--json", data_dir=tmp_path / "d")
+    assert toml.returncode == as_json.returncode == 0, toml.stderr + as_json.stderr
+    assert "# token = (set, secret: not shown)" in toml.stdout
+    assert json.loads(as_json.stdout)["sync"]["token"] == "**********"
+    for shown in (toml, as_json):
+        for secret in ("tok-73519264", "hunter2-secret", "tok-48151623"):
+            assert secret not in shown.stdout + shown.stderr
+
+
 def test_demo_answers_a_question_with_a_citation(tmp_path: Path) -> None:
     result = run("demo", data_dir=tmp_path, stdin="How do I clean strainer ST-101?\n\n")
     assert result.returncode == 0, result.stderr

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -13,7 +12,8 @@ from fastapi import APIRouter, Header, Query
 
 from assistant.api import sse
 from assistant.api.auth import Operator, State
-from assistant.api.errors import ApiError, responses
+from assistant.api.errors import ApiError, ErrorBody, responses
+from assistant.api.event_streams import EventBuffer
 from assistant.api.routers.chat import SSE_EVENT_SCHEMA
 from assistant.api.state import ApiState
 from assistant.domain import TelemetryEvent
@@ -29,7 +29,6 @@ from assistant.schema.telemetry import (
 
 router = APIRouter(tags=["telemetry"], responses=responses(400, 401, 403, 422, 500))
 
-EVENT_BUFFER = 1000
 OK_STATES = ("normal", "no data")
 
 
@@ -145,7 +144,12 @@ def _replay(state: ApiState, last_id: str | None) -> list[TelemetryEvent]:
             "event (raised or cleared), keep-alive comments; the stream ends after "
             "api.events_max_s and the client reconnects with Last-Event-ID",
             "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-        }
+        },
+        429: {
+            "model": ErrorBody,
+            "description": "The key (api.events_per_key) or the server (api.events_total) has "
+            "as many event streams open as allowed; retry after Retry-After seconds",
+        },
     },
 )
 async def events(
@@ -155,23 +159,17 @@ async def events(
 ) -> sse.EventStreamResponse:
     """Stream live alarm events as server-sent events."""
     api = state.services.settings.api
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[TelemetryEvent] = asyncio.Queue(EVENT_BUFFER)
-
-    def put(event: TelemetryEvent) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            queue.put_nowait(event)
-
-    def listener(event: TelemetryEvent) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
-            loop.call_soon_threadsafe(put, event)
-
+    slot = state.streams.open(key.id)
+    buffer = EventBuffer(
+        asyncio.get_running_loop(), api.events_queue, state.metrics.events_dropped.inc
+    )
     live = state.services.live
-    unsubscribe = live.subscribe(listener) if live is not None else None
-    missed = _replay(state, last_event_id)
 
     async def stream() -> AsyncIterator[str]:
+        # Subscribed here, not in the handler: a stream that never starts holds no listener.
+        unsubscribe = live.subscribe(buffer.put) if live is not None else None
         try:
+            missed = _replay(state, last_event_id)  # after subscribing: no gap between the two
             yield "retry: 2000\n\n"
             for event in missed:
                 yield sse.event("alarm", EventOut.from_domain(event), event.id)
@@ -181,7 +179,7 @@ async def events(
                 if left <= 0:
                     break
                 try:
-                    event = await asyncio.wait_for(queue.get(), min(api.heartbeat_s, left))
+                    event = await asyncio.wait_for(buffer.get(), min(api.heartbeat_s, left))
                 except TimeoutError:
                     yield sse.comment("keep-alive")
                     continue
@@ -189,5 +187,6 @@ async def events(
         finally:
             if unsubscribe is not None:
                 unsubscribe()
+            slot.release()
 
-    return sse.EventStreamResponse(stream())
+    return sse.EventStreamResponse(stream(), on_close=slot.release)
