@@ -36,7 +36,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_runs_shiftmate_beside_mosquitto_with_its_config() -> None:
     services = compose()["services"]
-    assert set(services) == {"mosquitto", "shiftmate"}
+    assert set(services) == {"mosquitto-users", "mosquitto", "shiftmate"}
     broker = services["mosquitto"]
     assert broker["image"].startswith("eclipse-mosquitto:")
     config_mount = next(v for v in broker["volumes"] if v.endswith("/mosquitto.conf:ro"))
@@ -51,7 +51,7 @@ def test_compose_runs_shiftmate_beside_mosquitto_with_its_config() -> None:
     assert any(v.endswith(":/data") for v in app["volumes"])
     assert env["SHIFTMATE_DATA_DIR"] == "/data"
     assert app["ports"] == [f"{ApiSettings().port}:{env['SHIFTMATE_API__PORT']}"]
-    assert set(compose()["volumes"]) == {"shiftmate-data", "mosquitto-data"}
+    assert set(compose()["volumes"]) == {"shiftmate-data", "mosquitto-data", "mosquitto-passwords"}
     # The plant file the compose file names is the sample plant the image ships.
     shipped = env["SHIFTMATE_PLANT__FILE"].split("site-packages/", 1)[1]
     assert (PROJECT_ROOT / shipped).is_file()
@@ -77,6 +77,9 @@ def test_mosquitto_config_listens_and_persists() -> None:
     ]
     options = {key: value for key, value in lines}
     assert options["listener"] == "1883"
+    assert options["allow_anonymous"] == "false"
+    assert options["password_file"] == "/mosquitto/passwords/passwords"
+    assert options["acl_file"] == "/mosquitto/config/acl"
     assert options["persistence"] == "true"
     assert int(options["max_queued_messages"]) >= 1000
 
