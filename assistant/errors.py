@@ -49,12 +49,17 @@ class KnowledgeError(ShiftmateError):
 
 
 class DocumentError(KnowledgeError):
-    """One document cannot be turned into text; the message names the file and the reason."""
+    """One document cannot be turned into text; the message names the file and the reason.
 
-    def __init__(self, source: str, reason: str) -> None:
+    ``code`` names the limit a refused document is over (``too_many_pages``, ``zip_bomb``,
+    ``parse_memory``, ...); it is empty for a document that is merely unreadable.
+    """
+
+    def __init__(self, source: str, reason: str, code: str = "") -> None:
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+        self.code = code
 
 
 class ChatError(ShiftmateError):

@@ -163,4 +163,38 @@ CREATE TABLE chunk_units (
 )
 """,
     ),
+    (
+        9,
+        "alarm acknowledgements: who acknowledged which raised event, when and through what",
+        """
+CREATE TABLE alarm_acks (
+    event_id TEXT PRIMARY KEY REFERENCES telemetry_events(id) ON DELETE CASCADE,
+    by_name TEXT NOT NULL,
+    via TEXT NOT NULL,
+    key_id TEXT,
+    key_name TEXT,
+    at TEXT NOT NULL
+)
+""",
+    ),
+    (
+        10,
+        "work-order audit keys (who vouched for each change) and export claims",
+        """
+ALTER TABLE work_order_edits ADD COLUMN key_id TEXT;
+ALTER TABLE work_order_edits ADD COLUMN key_name TEXT;
+CREATE TABLE work_order_export_claims (
+    work_order_id TEXT PRIMARY KEY REFERENCES work_orders(id) ON DELETE CASCADE,
+    token TEXT,
+    pid INTEGER,
+    host TEXT,
+    by_name TEXT,
+    key_id TEXT,
+    claimed_at TEXT,
+    claimed_ts REAL,
+    published_topic TEXT,
+    published_at TEXT
+)
+""",
+    ),
 ]

@@ -99,7 +99,25 @@ class AssetSpec(_Entry):
     running_when: RunningCondition | None = Field(
         None, description="Suppress limit alarms while this condition says it is stopped."
     )
+    lockout_doc: str | None = Field(
+        None,
+        min_length=1,
+        max_length=300,
+        description=(
+            "The ingested lockout/tagout procedure of this asset (its path as ingested, or its "
+            "file name); default: the lockout procedures whose title or equipment names it."
+        ),
+    )
     tags: tuple[TagSpec, ...] = Field(min_length=1)
+
+    @field_validator("lockout_doc")
+    @classmethod
+    def _document_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip() or any(ord(c) < 32 for c in value):
+            raise ValueError("must name a document (a path or file name on one line)")
+        return value.strip()
 
     @model_validator(mode="after")
     def _unique_tags(self) -> AssetSpec:

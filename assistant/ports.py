@@ -29,6 +29,10 @@ class DocumentLoader(Protocol):
         """Read one file; raise DocumentError naming the file and the reason it cannot."""
         ...
 
+    def check(self, path: Path, max_bytes: int) -> None:
+        """Raise DocumentError when a file is over a limit, reading only its container."""
+        ...
+
 
 class MessagePublisher(Protocol):
     """Publishes messages to a broker (work-order exports)."""

@@ -35,8 +35,10 @@ from assistant.ports import MessagePublisher, Transport
 from assistant.settings import MqttSettings, Settings
 from assistant.sync.outbox import Outbox
 from assistant.sync.service import SyncService
+from assistant.telemetry.acks import AlarmAcks
 from assistant.telemetry.history import AlarmHistory
 from assistant.telemetry.live import LiveTelemetry
+from assistant.telemetry.persistence import TelemetryPersistence, state_folder
 from assistant.telemetry.store import TelemetryStore
 from assistant.workorders.drafting import Drafter
 from assistant.workorders.export import Exporter
@@ -206,13 +208,17 @@ class Services:
         from connectors.documents import DocumentFiles
 
         return Ingestor(
-            self.settings.knowledge, self.store, self.db, self.embedder, DocumentFiles()
+            self.settings.knowledge,
+            self.store,
+            self.db,
+            self.embedder,
+            DocumentFiles(self.settings.knowledge),
         )
 
     @cached_property
     def retriever(self) -> Retriever:
         """Return the search service."""
-        return Retriever(self.store, LexicalIndex(self.db), self.embedder)
+        return Retriever(self.store, LexicalIndex(self.db), self.embedder, self.manifest)
 
     @cached_property
     def plant(self) -> PlantSpec | None:
@@ -233,6 +239,11 @@ class Services:
     def alarm_history(self) -> AlarmHistory:
         """Return the journal's alarm and anomaly history."""
         return AlarmHistory(self.db)
+
+    @cached_property
+    def alarm_acks(self) -> AlarmAcks:
+        """Return the journal's alarm acknowledgements (shared by the TUI, CLI and API)."""
+        return AlarmAcks(self.db, self.alarm_history)
 
     @cached_property
     def live(self) -> LiveTelemetry | None:
@@ -277,7 +288,15 @@ class Services:
             max_future_s=mqtt.max_future_s,
             max_age_s=mqtt.max_age_s,
         )
-        live.start(MqttConnector(mqtt, decoder, live.store.add_many))
+        persistence = None
+        if self.settings.telemetry.persist and not transient:
+            telemetry = self.settings.telemetry
+            persistence = TelemetryPersistence(
+                state_folder(self.data_dir, mqtt.client_id),
+                interval_s=telemetry.snapshot_interval_s,
+                fsync=telemetry.fsync,
+            )
+        live.start(MqttConnector(mqtt, decoder, live.store.add_many), persistence)
         self.listening = True
         return live
 
@@ -299,7 +318,9 @@ class Services:
     @cached_property
     def workorders(self) -> WorkOrderStore:
         """Return the work-order store (the only place their status changes)."""
-        return WorkOrderStore(self.db)
+        return WorkOrderStore(
+            self.db, allow_self_approval=self.settings.workorders.allow_self_approval
+        )
 
     @cached_property
     def drafter(self) -> Drafter:
@@ -365,6 +386,8 @@ class Services:
             self.live.stop()  # type: ignore[union-attr]
         if "outbox" in self.__dict__:
             self.outbox.close()
+        if "ingestor" in self.__dict__:
+            self.ingestor.close()
         if "db" in self.__dict__:
             self.db.close()
 
@@ -392,6 +415,7 @@ def make_transport(settings: Settings) -> Transport:
             site=sync.site_id,
             gzip=sync.gzip,
             timeout_s=sync.timeout_s,
+            ack_timeout_s=sync.ack_timeout_s,
         )
     if not sync.endpoint:
         raise SyncError("no cloud endpoint configured: set sync.endpoint (and sync.token)")

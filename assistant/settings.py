@@ -99,6 +99,22 @@ class KnowledgeSettings(_Section):
         DEFAULT_ASSET_PATTERN, description="Regular expression that finds asset tags in text."
     )
     embed_batch: int = Field(64, ge=1, le=4096)
+    max_pages: int = Field(2000, ge=1, le=1_000_000, description="PDFs with more are refused.")
+    max_uncompressed_mb: float = Field(
+        200.0, gt=0, le=65536, description="DOCX files that unpack to more are refused."
+    )
+    max_compression_ratio: float = Field(
+        100.0,
+        ge=2,
+        le=1_000_000,
+        description="A DOCX part over 1 MB unpacked, packed tighter than this, is a zip bomb.",
+    )
+    parse_memory_mb: int = Field(
+        1024, ge=512, le=1_048_576, description="Address-space limit of the parsing process."
+    )
+    parse_timeout_s: float = Field(
+        120.0, ge=1, le=86400, description="Longest one document may take to parse."
+    )
 
     @field_validator("asset_pattern")
     @classmethod
@@ -210,6 +226,23 @@ class TelemetrySettings(_Section):
         5.0, ge=1, description="No data for this many expected periods means stale."
     )
     trend_window_s: float = Field(300.0, gt=0, description="Window for min/max/mean/slope.")
+    persist: bool = Field(
+        True,
+        description="Keep live telemetry across restarts (reading log and snapshots in "
+        "<data_dir>/telemetry/); one-shot CLI commands never persist.",
+    )
+    snapshot_interval_s: float = Field(
+        300.0,
+        ge=5,
+        le=86400,
+        description="Seconds between telemetry snapshots (and one at shutdown); the reading "
+        "log covers what arrives in between.",
+    )
+    fsync: bool = Field(
+        True,
+        description="fsync the reading log before readings are acknowledged to the broker "
+        "(off: a process crash still loses nothing, a power cut may lose the last seconds).",
+    )
     anomaly: bool = Field(True, description="Run the per-asset anomaly detector.")
     anomaly_warmup_samples: int = Field(
         3600,
@@ -272,6 +305,9 @@ class WorkOrderSettings(_Section):
         512, ge=64, le=4096, description="Longest model output for one draft in tokens."
     )
     top_k: int = Field(3, ge=1, le=20, description="Document passages cited in a draft.")
+    allow_self_approval: bool = Field(
+        False, description="Let the person (or API key) who drafted a work order approve it."
+    )
 
 
 def default_operator() -> str:
@@ -300,6 +336,15 @@ DEFAULT_BADGE_PATTERNS: tuple[str, ...] = (
     r"(?i)\b(?:badge|employee|emp|staff)(?:\s*(?:no\.?|number|id|#))?\s*[:#]?\s*[A-Z]{0,3}-?\d{3,10}\b",
     r"\bEMP-?\d{4,10}\b",
 )
+DEFAULT_NATIONAL_ID_PATTERNS: tuple[str, ...] = (
+    r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b",  # US social security number
+    # UK national insurance number
+    r"\b(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
+    r"\b[12] ?\d{2} ?(?:0[1-9]|1[0-2]) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b",  # French NIR
+    r"\b(?:\d{8}|[XYZ]-?\d{7})-?[TRWAGMYFPDXBNJZSQVHLCKE]\b",  # Spanish DNI / NIE
+    r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b",  # Italian codice fiscale
+    r"\b\d{2}\.\d{2}\.\d{2}-\d{3}\.\d{2}\b",  # Belgian national number
+)
 
 
 class SyncSettings(_Section):
@@ -320,6 +365,12 @@ class SyncSettings(_Section):
     cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
     key_file: Path | None = Field(None, description="Client private key (mutual TLS).")
     timeout_s: float = Field(10.0, gt=0, le=600, description="One request's time limit.")
+    ack_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="MQTT: how long a batch waits for the receiver's reply after the broker's.",
+    )
     gzip: bool = Field(True, description="Compress request bodies.")
     mqtt: MqttSettings = Field(
         MqttSettings(client_id="shiftmate-uplink"),
@@ -361,8 +412,20 @@ class SyncSettings(_Section):
     badge_patterns: tuple[str, ...] = Field(
         DEFAULT_BADGE_PATTERNS, description="Regular expressions of badge and employee ids."
     )
+    national_id_patterns: tuple[str, ...] = Field(
+        DEFAULT_NATIONAL_ID_PATTERNS,
+        description="Regular expressions of national id numbers (default: US SSN, UK NI, "
+        "French NIR, Spanish DNI/NIE, Italian codice fiscale, Belgian national number).",
+    )
+    digit_run_min: int = Field(
+        9,
+        ge=7,
+        le=32,
+        description="Runs of this many digits or more (phone numbers without separators) "
+        "are redacted, unless part of a decimal, time, id, quantity or Unix time.",
+    )
 
-    @field_validator("badge_patterns")
+    @field_validator("badge_patterns", "national_id_patterns")
     @classmethod
     def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in value:
@@ -384,8 +447,23 @@ class CloudSettings(_Section):
     )
     ssl_certfile: Path | None = Field(None, description="Receiver TLS certificate (HTTPS).")
     ssl_keyfile: Path | None = Field(None, description="Receiver TLS private key.")
-    max_body_bytes: int = Field(32_000_000, ge=1024, description="Larger requests are refused.")
-    keep_raw: bool = Field(False, description="Also keep every request body as received.")
+    max_body_bytes: int = Field(
+        32_000_000,
+        ge=1024,
+        description="Larger requests (as sent, and uncompressed) are refused while they stream.",
+    )
+    max_json_depth: int = Field(
+        32, ge=4, le=512, description="Batches nested deeper are refused (a batch's body is 4)."
+    )
+    health_token: SecretStr | None = Field(
+        None, description="Bearer token of GET /v1/health for every site (a site's token: its own)."
+    )
+    dead_letter_max: int = Field(
+        10_000, ge=0, description="Refused bodies kept for inspection (the newest; 0: none)."
+    )
+    keep_raw: bool = Field(
+        False, description="Also keep every accepted body, uncompressed, its token masked."
+    )
     mqtt: MqttSettings = Field(
         MqttSettings(client_id="shiftmate-cloud"),
         description="Cloud broker to take records from as well (host none: HTTPS only).",

@@ -1,5 +1,9 @@
 """The HTTPS uplink to the cloud receiver, over httpx: bearer token, TLS, gzip.
 
+A 200 with a full acknowledgement delivers a batch; 400, 403 and 413 are permanent refusals
+(:class:`~assistant.schema.sync.BatchRefused`, the records go to quarantine); anything else
+(401, 5xx, a timeout) is retried with the backoff.
+
 The client ignores proxy variables and ``.netrc`` (``trust_env=False``): Shiftmate opens a
 connection to the configured endpoint and to nothing else.
 """
@@ -13,7 +17,7 @@ from typing import Self
 import httpx
 
 from assistant.errors import ConfigError
-from assistant.schema.sync import Ack, UplinkError, compress, decode_ack
+from assistant.schema.sync import Ack, UplinkError, compress, decode_ack, refusal
 from assistant.settings import SyncSettings
 
 RECORDS_PATH = "/v1/records"
@@ -33,6 +37,15 @@ def _ssl_context(settings: SyncSettings) -> ssl.SSLContext:
             f"sync TLS files (ca_file, cert_file, key_file) cannot be loaded: {exc}"
         ) from exc
     return context
+
+
+def _reason(response: httpx.Response) -> str:
+    """Return the receiver's reason code of a refusal (``http_<status>`` without one)."""
+    try:
+        reason = response.json().get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    return reason if isinstance(reason, str) and reason else f"http_{response.status_code}"
 
 
 class HttpsUplink:
@@ -75,10 +88,10 @@ class HttpsUplink:
         except httpx.HTTPError as exc:
             raise UplinkError(f"cannot reach cloud receiver {self._url}: {exc}") from exc
         if response.status_code != 200:
+            status = response.status_code
             detail = response.text[:200].replace("\n", " ")
-            raise UplinkError(
-                f"cloud receiver {self._url} answered {response.status_code}: {detail}"
-            )
+            message = f"cloud receiver {self._url} answered {status}: {detail}"
+            raise refusal(status, _reason(response), message)
         return decode_ack(response.content, count), len(body)
 
     def close(self) -> None:

@@ -24,9 +24,11 @@ from textual.widgets import Footer, Input, Tab, Tabs
 
 from assistant.domain import Answer, Citation, TelemetryEvent
 from assistant.errors import ShiftmateError
+from assistant.telemetry.acks import AlarmAck
 from assistant.workorders.model import WorkOrder
 from models.chat import GenerationCancelled
 from tui.backend import AssetView, Backend, StatusView
+from tui.format import clock
 from tui.screens.alarm import AlarmChoice, AlarmScreen
 from tui.screens.asset import AssetScreen
 from tui.screens.feedback import FeedbackForm, FeedbackScreen
@@ -58,6 +60,7 @@ class Snapshot:
     status: StatusView
     assets: list[AssetView]
     alarms: list[TelemetryEvent]
+    acks: dict[str, AlarmAck]
     orders: list[WorkOrder]
 
 
@@ -86,7 +89,8 @@ class MainScreen(Screen[None]):
         self.operator = operator
         self.refresh_s = refresh_s
         self.pane = "chat"
-        self.acknowledged: set[str] = set()
+        self.acks: dict[str, AlarmAck] = {}
+        """The journal's acknowledgements of the active alarms (made here or elsewhere)."""
         self.activity: str | None = None
         self.status: StatusView | None = None
         self.assets: list[AssetView] = []
@@ -168,10 +172,12 @@ class MainScreen(Screen[None]):
     @work(thread=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
         try:
+            alarms = self.backend.alarms()
             snapshot = Snapshot(
                 self.backend.status(),
                 self.backend.assets(),
-                self.backend.alarms(),
+                alarms,
+                self.backend.acks([e.id for e in alarms]),
                 self.backend.workorders(),
             )
         except ShiftmateError as exc:
@@ -189,15 +195,19 @@ class MainScreen(Screen[None]):
         self.status = snapshot.status
         self.assets = snapshot.assets
         self.alarms = snapshot.alarms
+        # an ack recorded here after the snapshot was read stays: acks are never withdrawn
+        active = {e.id for e in self.alarms}
+        kept = {i: a for i, a in self.acks.items() if i in active}
+        self.acks = {**kept, **snapshot.acks}
         self.query_one(PlantPane).show(snapshot.assets)
         self.query_one(WorkOrdersPane).show(snapshot.orders)
         self._show_alarms()
 
     def _new_alarms(self) -> int:
-        return sum(1 for e in self.alarms if e.id not in self.acknowledged)
+        return sum(1 for e in self.alarms if e.id not in self.acks)
 
     def _show_alarms(self) -> None:
-        self.query_one(AlarmsPane).show(self.alarms, self.acknowledged)
+        self.query_one(AlarmsPane).show(self.alarms, self.acks)
         new = self._new_alarms()
         self.query_one("#tab-alarms", Tab).label = (
             f"Alarms F4 ({new} new)" if new else TAB_LABELS["alarms"]
@@ -352,9 +362,25 @@ class MainScreen(Screen[None]):
     # ---- alarms ----------------------------------------------------------------------------
 
     def on_alarms_pane_acknowledge(self, message: AlarmsPane.Acknowledge) -> None:
-        """Mark an alarm as seen by the operator."""
-        self.acknowledged.add(message.event_id)
+        """Record the operator's acknowledgement of an alarm in the journal."""
+        self._acknowledge(message.event_id, announce=True)
+
+    @work(thread=True, group="ack", exit_on_error=False)
+    def _acknowledge(self, event_id: str, announce: bool) -> None:
+        try:
+            ack = self.backend.acknowledge(event_id, self.operator)
+        except ShiftmateError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Not acknowledged: {exc}", severity="error", timeout=10
+            )
+            return
+        self.app.call_from_thread(self._acknowledged, ack, announce)
+
+    def _acknowledged(self, ack: AlarmAck, announce: bool) -> None:
+        self.acks[ack.event_id] = ack
         self._show_alarms()
+        if announce:
+            self.notify(f"Acknowledged by {ack.by} at {clock(ack.ts)} UTC", title="Alarm")
 
     def on_alarms_pane_opened(self, message: AlarmsPane.Opened) -> None:
         """Open an alarm; act on the operator's choice."""
@@ -362,19 +388,19 @@ class MainScreen(Screen[None]):
 
         def chosen(choice: AlarmChoice | None) -> None:
             if choice == "acknowledge":
-                self.acknowledged.add(event.id)
-                self._show_alarms()
+                self._acknowledge(event.id, announce=True)
             elif choice == "draft":
                 self._start_draft(event)
 
-        self.app.push_screen(AlarmScreen(event, event.id in self.acknowledged), chosen)
+        self.app.push_screen(AlarmScreen(event, self.acks.get(event.id)), chosen)
 
     def on_alarms_pane_draft_requested(self, message: AlarmsPane.DraftRequested) -> None:
         """Draft a work order from an alarm."""
         self._start_draft(message.event)
 
     def _start_draft(self, event: TelemetryEvent) -> None:
-        self.acknowledged.add(event.id)
+        if event.id not in self.acks and event.state == "raised":
+            self._acknowledge(event.id, announce=False)  # drafting from it means it was seen
         self.activity = f"drafting a work order for {event.asset}"
         self._show_alarms()
         self.notify(f"Drafting a work order for {event.asset} ...", title="Work order")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.domain import Answer, TelemetryEvent
 from assistant.services import Services
+from assistant.telemetry.acks import AlarmAck
 from assistant.workorders.model import WorkOrder
 
 TokenSink = Callable[[str], None]
@@ -109,6 +110,14 @@ class Backend(Protocol):
 
     def alarm_history(self, limit: int = 50) -> list[TelemetryEvent]:
         """Return recent alarm events (raised and cleared), newest first."""
+        ...
+
+    def acks(self, event_ids: Sequence[str]) -> dict[str, AlarmAck]:
+        """Return the recorded acknowledgements of those of these events that have one."""
+        ...
+
+    def acknowledge(self, event_id: str, by: str) -> AlarmAck:
+        """Record that ``by`` acknowledged a raised event; return the (first) record."""
         ...
 
     def subscribe(self, listener: EventListener) -> Callable[[], None]:
@@ -297,6 +306,14 @@ class LocalBackend:
     def alarm_history(self, limit: int = 50) -> list[TelemetryEvent]:
         """Return recent alarm events (raised and cleared), newest first."""
         return self.services.alarm_history.recent(limit)
+
+    def acks(self, event_ids: Sequence[str]) -> dict[str, AlarmAck]:
+        """Return the acknowledgements the journal holds for these events."""
+        return self.services.alarm_acks.for_events(event_ids)
+
+    def acknowledge(self, event_id: str, by: str) -> AlarmAck:
+        """Record the acknowledgement in the journal, as the CLI and the API do."""
+        return self.services.alarm_acks.acknowledge(event_id, by, via="tui").ack
 
     def subscribe(self, listener: EventListener) -> Callable[[], None]:
         """Call listener for every new alarm event (on the telemetry thread)."""

@@ -10,8 +10,9 @@ remote failure like a local one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -29,8 +30,9 @@ from assistant.errors import (
 )
 from assistant.schema.answers import AnswerOut, StreamErrorEvent, TokenEvent
 from assistant.schema.status import StatusOut
-from assistant.schema.telemetry import AlarmsOut, AssetList, AssetOut, EventOut
+from assistant.schema.telemetry import AckList, AckOut, AlarmsOut, AssetList, AssetOut, EventOut
 from assistant.schema.workorders import ExportOut, WorkOrderList, WorkOrderOut
+from assistant.telemetry.acks import AlarmAck
 from assistant.workorders.model import WorkOrder
 from models.chat import GenerationCancelled
 from tui.backend import (
@@ -52,11 +54,15 @@ ERRORS: dict[str, type[ShiftmateError]] = {
     "workorder_conflict": WorkOrderError,
     "telemetry_not_found": TelemetryError,
     "unknown_asset": TelemetryError,
+    "unknown_alarm": TelemetryError,
+    "not_acknowledgeable": TelemetryError,
     "not_configured": ConfigError,
     "model_unavailable": ModelError,
     "broker_unavailable": ConnectorError,
 }
 TIMEOUT = httpx.Timeout(10.0, read=600.0)
+ACK_LOOKUP = 200
+"""Event ids asked for per ``/v1/alarms/acks`` request (the server takes up to 500)."""
 
 
 def _error(response: httpx.Response) -> ShiftmateError:
@@ -201,6 +207,20 @@ class HttpBackend:
         """Return recent alarm events (raised and cleared), newest first."""
         data = AlarmsOut.model_validate(self._request("GET", "/v1/alarms", params={"limit": limit}))
         return [e.to_domain() for e in data.history]
+
+    def acks(self, event_ids: Sequence[str]) -> dict[str, AlarmAck]:
+        """Return the server's acknowledgements of those of these events that have one."""
+        found: dict[str, AlarmAck] = {}
+        for start in range(0, len(event_ids), ACK_LOOKUP):
+            ids = ",".join(event_ids[start : start + ACK_LOOKUP])
+            data = self._request("GET", "/v1/alarms/acks", params={"event_ids": ids})
+            found.update((a.event_id, a.to_domain()) for a in AckList.model_validate(data).acks)
+        return found
+
+    def acknowledge(self, event_id: str, by: str) -> AlarmAck:
+        """Acknowledge on the server (recorded there with this key); return the first record."""
+        data = self._request("POST", f"/v1/alarms/{quote(event_id, safe='')}/ack", json={"by": by})
+        return AckOut.model_validate(data).to_domain()
 
     def subscribe(self, listener: EventListener) -> Callable[[], None]:
         """Follow /v1/events on a background thread; return a function that stops it."""

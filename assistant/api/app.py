@@ -13,12 +13,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant import __version__
 from assistant.api import errors
 from assistant.api.auth import Operator
+from assistant.api.body_limit import BodyLimit
 from assistant.api.event_streams import EventStreams
+from assistant.api.gatekeeper import Gatekeeper
 from assistant.api.gauges import ServiceGauges
 from assistant.api.inference import InferenceQueue
 from assistant.api.keys import KeyStore
@@ -28,34 +29,6 @@ from assistant.api.state import ApiState, Ingestion
 from assistant.services import Services
 
 log = logging.getLogger(__name__)
-
-JSON_BODY_LIMIT = 2 * 1024 * 1024
-"""Largest body of any request but an upload (a question is at most a few kB)."""
-
-
-class BodyLimit:
-    """Refuse a request whose declared Content-Length is over the limit with 413, unread."""
-
-    def __init__(self, app: ASGIApp, upload_limit: int) -> None:
-        self.app = app
-        self.upload_limit = upload_limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the declared size, then hand the request on."""
-        if scope["type"] == "http":
-            limit = JSON_BODY_LIMIT
-            if scope["path"] == "/v1/documents":
-                limit = self.upload_limit + 64 * 1024  # the multipart envelope
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > limit):
-                response = errors.error_response(
-                    413,
-                    "too_large",
-                    f"the request body is over the limit of {limit / 1048576:.1f} MB",
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -100,6 +73,8 @@ def create_app(services: Services) -> FastAPI:
     errors.install(app)
     for module in (system, chat, openai, documents, telemetry, workorders):
         app.include_router(module.router)
+    # the last added runs first: metrics count everything, the key is checked before the body
     app.add_middleware(BodyLimit, upload_limit=int(api.max_upload_mb * 1024 * 1024))
+    app.add_middleware(Gatekeeper, routes=app.router.routes, keys=state.keys)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
+from assistant.api.routes import templates
 from assistant.errors import (
     AuthError,
     ChatError,
@@ -126,11 +126,12 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def allowed_methods(request: Request) -> list[str]:
     """Return the documented methods some route serves at the request's path (for Allow)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
+    path = request.scope["path"]
+    found = [t for t in templates(request.app.router.routes) if t.pattern.match(path)]
+    # "/v1/documents/jobs" also matches "/v1/documents/{document_id}": the documented path is
+    # the one with the fewest parameters, as in the OpenAPI schema a client reads
+    fewest = min((t.path.count("{") for t in found), default=0)
+    methods = {m for t in found if t.path.count("{") == fewest for m in t.methods}
     return sorted(methods - {"HEAD"})
 
 

@@ -35,6 +35,7 @@ class IngestJob:
     outcome: str | None = None
     chunks: int = 0
     error: str | None = None
+    error_code: str | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
 
@@ -49,6 +50,7 @@ class IngestJob:
             "outcome": self.outcome,
             "chunks": self.chunks,
             "error": self.error,
+            "error_code": self.error_code,
             "created": self.created,
             "finished": self.finished,
         }
@@ -94,6 +96,7 @@ class Ingestion:
             job.outcome, job.chunks = outcome.status, outcome.chunks
             if outcome.status == "failed":
                 job.status, job.error = "failed", outcome.reason
+                job.error_code = outcome.code or None
             else:
                 job.status = "done"
             self._bump(outcome.status, report.chunks_written)

@@ -1,5 +1,5 @@
-"""The CLI's knowledge commands: ``ingest``, ``docs list|remove``, ``search``, ``ask`` and
-``feedback``."""
+"""The CLI's knowledge commands: ``ingest``, ``docs list|remove|check``, ``search``, ``ask``
+and ``feedback``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from assistant.cli import exit_codes
 from assistant.cli.output import err, print_json
 from assistant.domain import Answer
 from assistant.feedback import RATINGS, REASONS
+from assistant.knowledge.consistency import check_index, repair_index
 from assistant.knowledge.ingest import IngestReport
 from assistant.schema.answers import AnswerOut
 from assistant.services import Services, build_services
@@ -34,12 +35,21 @@ def add_parsers(commands: Any) -> None:
     )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    docs = commands.add_parser("docs", help="list or remove ingested documents")
+    docs = commands.add_parser("docs", help="list, remove or check ingested documents")
     docs_commands = docs.add_subparsers(dest="docs_command", metavar="ACTION", required=True)
     docs_list = docs_commands.add_parser("list", help="list ingested documents")
     docs_list.add_argument("--json", action="store_true")
     docs_remove = docs_commands.add_parser("remove", help="remove a document from the index")
     docs_remove.add_argument("path")
+    docs_check = docs_commands.add_parser(
+        "check", help="find chunks the indexes and the manifest disagree on (exit 1 if any)"
+    )
+    docs_check.add_argument(
+        "--repair",
+        action="store_true",
+        help="delete orphan chunks and re-ingest incomplete documents",
+    )
+    docs_check.add_argument("--json", action="store_true")
 
     search = commands.add_parser("search", help="show the passages that match questions")
     search.add_argument("queries", nargs="+", metavar="QUESTION")
@@ -117,9 +127,45 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
         return exit_codes.SOME_FAILED if report.failed else 0
 
 
+def check_docs(services: Services, *, repair: bool, as_json: bool) -> int:
+    """Check (and with repair, fix) the indexes against the manifest; 0 when consistent."""
+    found = check_index(services.db, services.store)
+    done: list[str] = []
+    failed: list[str] = []
+    if repair and not found.consistent:
+        fixed = repair_index(found, services.db, services.store, services.ingestor)
+        done, failed = fixed.done, fixed.failed
+    after = check_index(services.db, services.store) if done or failed else found
+    if as_json:
+        print_json(
+            {
+                **found.as_json(),
+                "repaired": done,
+                "not_repaired": failed,
+                "consistent_after": after.consistent,
+            }
+        )
+    else:
+        for line in found.lines():
+            print(line)
+        for line in done:
+            print(f"repaired: {line}")
+        for line in failed:
+            err(f"not repaired: {line}")
+        if found.consistent:
+            print(f"consistent: {found.documents} documents, {found.chunks} chunks")
+        elif after.consistent:
+            print(f"consistent after repair: {after.documents} documents, {after.chunks} chunks")
+        elif not repair:
+            err("inconsistent: run 'shiftmate docs check --repair'")
+    return 0 if after.consistent else exit_codes.SOME_FAILED
+
+
 def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
-    """List or remove ingested documents."""
+    """List, remove or check ingested documents."""
     with build_services(settings) as services:
+        if args.docs_command == "check":
+            return check_docs(services, repair=args.repair, as_json=args.json)
         if args.docs_command == "remove":
             entry = services.ingestor.remove(args.path)
             print(f"removed {entry.path} ({len(entry.chunk_ids)} chunks)")

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from assistant.cli import (
+    alarms,
     config,
     demo,
     exit_codes,
@@ -33,6 +34,7 @@ COMMAND_GROUPS: tuple[ModuleType, ...] = (
     demo,
     knowledge,
     telemetry,
+    alarms,
     workorders,
     serve,
     sync,

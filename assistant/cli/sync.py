@@ -53,6 +53,16 @@ def add_parsers(commands: Any) -> None:
     now.add_argument("--json", action="store_true")
     run = actions.add_parser("run", help="collect and send in a loop (backoff, interval)")
     run.add_argument("--duration", type=float, help="stop after S seconds (default: never)")
+    quarantine = actions.add_parser(
+        "quarantine", help="every record the receiver refused for good, with the reason"
+    )
+    quarantine.add_argument("--json", action="store_true")
+    requeue = actions.add_parser(
+        "requeue", help="send quarantined records again (after the cause was fixed)"
+    )
+    which = requeue.add_mutually_exclusive_group(required=True)
+    which.add_argument("keys", nargs="*", default=[], metavar="KEY", help="record keys")
+    which.add_argument("--all", action="store_true", help="every quarantined record")
 
     cloud = commands.add_parser("cloud", help="the cloud end: receiver and training export")
     cloud_actions = cloud.add_subparsers(dest="cloud_command", metavar="ACTION", required=True)
@@ -83,6 +93,17 @@ def _print_status(status: dict[str, Any]) -> None:
     )
     redacted = ", ".join(f"{n} {k}" for k, n in sorted(status["redacted"].items()) if n)
     out(f"redacted:     {redacted or 'nothing'}")
+    _print_quarantine(status)
+
+
+def _print_quarantine(status: dict[str, Any]) -> None:
+    reasons = ", ".join(f"{n} {r}" for r, n in sorted(status["quarantine_reasons"].items()))
+    out(f"quarantined:  {status['quarantined']} records{' (' + reasons + ')' if reasons else ''}")
+    for entry in status["quarantine_recent"]:
+        out(
+            f"  {entry['key']}: {entry['status']} {entry['reason']} at "
+            f"{_when(entry['quarantined_at'])}: {entry['detail']}"
+        )
 
 
 def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
@@ -93,11 +114,15 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
         sync = services.sync
         action = args.sync_command
         if action == "status":
-            status = sync.status().as_dict()
+            status = {**sync.status().as_dict(), "roster_names": sync.redactor.roster_size}
             if args.json:
                 out(json.dumps(status))
             else:
                 _print_status(status)
+                if not status["roster_names"]:
+                    from assistant.sync.redact import EMPTY_ROSTER_WARNING
+
+                    out(f"warning:      {EMPTY_ROSTER_WARNING}")
             return 0
         if action == "collect":
             collected = sync.collect(close=args.close)
@@ -111,6 +136,24 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if action == "now":
             return _sync_now(services.sync, args)
+        if action == "quarantine":
+            held = sync.outbox.quarantined()
+            if args.json:
+                out(json.dumps(held))
+            for entry in [] if args.json else held:
+                out(
+                    f"{entry['key']} ({entry['kind']}): {entry['status']} {entry['reason']} at "
+                    f"{_when(entry['quarantined_at'])}: {entry['detail']}"
+                )
+            if not held and not args.json:
+                out("the quarantine is empty")
+            return 0
+        if action == "requeue":
+            if not args.all and not args.keys:
+                raise SyncError("name the record keys to requeue, or --all")
+            moved = sync.outbox.requeue(None if args.all else args.keys)
+            out(f"requeued {len(moved)} records; they go with the next send")
+            return 0
         return _sync_run(services.sync, args)
 
 
@@ -130,9 +173,11 @@ def _sync_now(sync: Any, args: argparse.Namespace) -> int:
             )
         )
     else:
+        quarantined = f"; {result.quarantined} refused, quarantined" if result.quarantined else ""
         out(
             f"sent {result.sent} records ({result.duplicates} already received) in "
-            f"{result.batches} batches, {result.wire_bytes:,} bytes; backlog {result.backlog}"
+            f"{result.batches} batches, {result.wire_bytes:,} bytes{quarantined}; "
+            f"backlog {result.backlog}"
         )
     if result.error is not None:
         raise SyncError(f"{result.error}; {result.backlog} records stay queued")
@@ -168,7 +213,7 @@ def cmd_cloud(settings: Settings, args: argparse.Namespace) -> int:
     from assistant.services import prepare_data_dir
 
     directory = prepare_data_dir(cloud_dir(settings.cloud, settings.data_dir))
-    store = CloudStore(directory)
+    store = CloudStore(directory, dead_letter_max=settings.cloud.dead_letter_max)
     try:
         if args.cloud_command == "serve":
             return _serve(settings, store, args)

@@ -1,4 +1,5 @@
-"""The CLI's telemetry commands: telemetry, monitor, simulate and replay."""
+"""The CLI's telemetry commands: telemetry, monitor, simulate and replay (``alarms`` is in
+``assistant.cli.alarms``)."""
 
 from __future__ import annotations
 
@@ -137,25 +138,6 @@ def cmd_monitor(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_alarms(settings: Settings, args: argparse.Namespace) -> int:
-    """List the alarm history recorded in the journal, with the ids ``draft --alarm`` takes."""
-    import json
-
-    if args.limit < 1:
-        raise ConfigError(f"--limit must be at least 1, not {args.limit}")
-    with build_services(settings) as services:
-        events = services.alarm_history.recent(
-            args.limit * 4 if args.raised else args.limit, args.asset
-        )
-    if args.raised:
-        events = [e for e in events if e.state == "raised"][: args.limit]
-    for event in events:
-        out(json.dumps(event_row(event)) if args.json else f"{event.id}  {event_line(event)}")
-    if not events and not args.json:
-        err("no alarm events recorded" + (f" for {args.asset}" if args.asset else ""))
-    return 0
-
-
 def _plant_for(settings: Settings, override: Path | None) -> PlantSpec:
     if override is not None:
         return load_plant(override)
@@ -257,14 +239,6 @@ def add_parsers(commands: Any) -> None:
     monitor = commands.add_parser("monitor", help="print alarm and anomaly events live")
     monitor.add_argument("--duration", type=float, help="stop after this many seconds")
     monitor.add_argument("--json", action="store_true", help="one JSON object per event")
-
-    alarms = commands.add_parser(
-        "alarms", help="list recorded alarm and anomaly events with their ids (newest first)"
-    )
-    alarms.add_argument("--asset", help="only this asset")
-    alarms.add_argument("--raised", action="store_true", help="only raised events, not clears")
-    alarms.add_argument("--limit", type=int, default=20, help="at most this many (20)")
-    alarms.add_argument("--json", action="store_true", help="one JSON object per event")
 
     simulate = commands.add_parser("simulate", help="publish a simulated plant to the broker")
     simulate.add_argument("--rate", type=float, default=1.0, help="steps per second (1)")

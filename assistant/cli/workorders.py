@@ -1,6 +1,9 @@
 """The CLI's work-order commands: draft, and workorders list|show|edit|approve|reject|export.
 
 Status changes happen only here, from an operator's command with the operator's name.
+``--by`` is free text; the audit trail records beside it that it came from this machine's
+command line, as ``cli:<os user>`` (the shell account vouches, and has every role: it can write
+the journal file anyway). The self-approval rule compares the ``--by`` names.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from assistant.cli.output import out
 from assistant.schema.workorders import WorkOrderOut
 from assistant.services import build_services
 from assistant.settings import Settings
+from assistant.workorders.actor import Actor, local_actor
 from assistant.workorders.model import EDITABLE, STATUSES, WorkOrder
 from assistant.workorders.render import render
 
@@ -73,6 +77,11 @@ def order_json(order: WorkOrder) -> dict[str, Any]:
     return WorkOrderOut.from_domain(order).model_dump(mode="json")
 
 
+def cli_actor(by: str) -> Actor:
+    """Return the actor of a command: the ``--by`` name, vouched for as ``cli:<os user>``."""
+    return local_actor(by, via="cli")
+
+
 def _show(order: WorkOrder, as_json: bool) -> None:
     out(json.dumps(order_json(order), indent=2, ensure_ascii=False) if as_json else render(order))
 
@@ -89,7 +98,7 @@ def cmd_draft(settings: Settings, args: argparse.Namespace) -> int:
             alarm_id=args.alarm,
             question=args.question,
             conversation_id=args.conversation,
-            created_by=args.by,
+            created_by=cli_actor(args.by),
         )
         _show(order, args.json)
         return 0
@@ -110,16 +119,16 @@ def cmd_workorders(settings: Settings, args: argparse.Namespace) -> int:
         elif action == "show":
             _show(store.get(args.id), args.json)
         elif action == "edit":
-            order = store.edit(args.id, args.field, args.value, args.by)
+            order = store.edit(args.id, args.field, args.value, cli_actor(args.by))
             out(f"{order.id}: {args.field} changed by {order.edited_by}")
         elif action == "approve":
-            order = store.approve(args.id, args.by)
+            order = store.approve(args.id, cli_actor(args.by))
             out(f"{order.id}: approved by {order.approved_by}")
         elif action == "reject":
-            order = store.reject(args.id, args.by, args.reason)
+            order = store.reject(args.id, cli_actor(args.by), args.reason)
             out(f"{order.id}: rejected by {order.rejected_by}")
         elif action == "export":
-            result = services.exporter.export(args.id, mqtt=args.mqtt, by=args.by)
+            result = services.exporter.export(args.id, mqtt=args.mqtt, by=cli_actor(args.by))
             out(f"{result.order.id}: exported to {result.json_path} and {result.csv_path}")
             if result.mqtt_topic:
                 out(f"{result.order.id}: published to {result.mqtt_topic} (acknowledged)")

@@ -1,16 +1,25 @@
 """The cloud receiver: authenticates sites by token, de-duplicates by key, stores per site.
 
 Over HTTPS (``POST /v1/records``, a FastAPI app served by uvicorn) the site is the one whose
-token the ``Authorization: Bearer`` header carries, and the batch must name that site. Over
-MQTT (``<cloud.mqtt_topic>/<site>``) the token inside the batch must be the site's. Either
-way the batch is stored in one transaction before the answer (HTTP 200, or the MQTT
-acknowledgement) goes back.
+token the ``Authorization: Bearer`` header carries, checked by :class:`RequestGuard` before a
+byte of the body is read, and the batch must name that site and carry its token. Over MQTT
+(``<cloud.mqtt_topic>/<site>``) the token inside the batch is the only proof of the site.
+Either way the batch is stored in one transaction before the answer (HTTP 200, or the reply
+on ``<topic>/ack`` and then the broker's acknowledgement) goes back.
+
+Anything the receiver cannot decode (not gzip or JSON, nested deeper than
+``cloud.max_json_depth``, ``NaN`` or infinite numbers, wrong types, over
+``cloud.max_body_bytes``) is refused: counted by reason, kept as a dead letter with its tokens
+masked, answered (400, 403 or 413, also over MQTT) and acknowledged to the broker, so that it
+is never delivered again. ``GET /v1/health`` needs ``cloud.health_token`` (everything) or a
+site's token (its own counts).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,19 +29,35 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from assistant.cloud.guard import PRINCIPAL, RequestGuard
 from assistant.cloud.store import CloudStore
-from assistant.schema.sync import Ack, decode_batch, encode_ack
+from assistant.schema.sync import (
+    Ack,
+    TooLarge,
+    ack_topic,
+    batch_digest,
+    batch_from_json,
+    encode_ack,
+    encode_reply,
+    inflate,
+    mask_tokens,
+    parse_json,
+)
 from assistant.settings import CloudSettings
 
 log = logging.getLogger(__name__)
+
+ALL_SITES = "*"
+"""The principal of ``cloud.health_token``: sees every site's counts, sends nothing."""
 
 
 class Refused(Exception):
     """A batch the receiver will not store; ``status`` is the HTTP status to answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, reason: str = "refused") -> None:
         super().__init__(message)
         self.status = status
+        self.reason = reason
 
 
 @dataclass
@@ -43,10 +68,19 @@ class ReceiverCounters:
     accepted: int = 0
     duplicates: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def refuse(self, reason: str) -> None:
-        """Count one refused batch."""
-        self.refused[reason] = self.refused.get(reason, 0) + 1
+        """Count one refused batch (or request)."""
+        with self._lock:
+            self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def stored(self, ack: Ack) -> None:
+        """Count one stored batch."""
+        with self._lock:
+            self.batches += 1
+            self.accepted += ack.accepted
+            self.duplicates += ack.duplicates
 
 
 def cloud_dir(settings: CloudSettings, data_dir: Path) -> Path:
@@ -63,6 +97,8 @@ class Receiver:
         self.counters = ReceiverCounters()
         self.mqtt_subscribed: Callable[[], bool] | None = None
         self._tokens = {site: token.get_secret_value() for site, token in settings.tokens.items()}
+        health = settings.health_token
+        self._health_token = health.get_secret_value() if health is not None else None
 
     def site_of(self, token: str) -> str | None:
         """Return the site this token belongs to, or None."""
@@ -72,85 +108,125 @@ class Receiver:
                 found = site
         return found
 
-    def receive(self, body: bytes, *, token: str | None, topic_site: str | None, via: str) -> Ack:
-        """Authenticate, parse and store one batch; Refused says why it was not stored."""
-        site = self.site_of(token) if token is not None else topic_site
-        if site is None:
-            self.counters.refuse("unauthorized")
-            raise Refused(401, "unknown or missing token")
-        if self.settings.keep_raw:
-            self.store.keep_raw(site, body)
+    def authenticate(self, token: str) -> str | None:
+        """Return the site a bearer token belongs to, ALL_SITES for the health token, or None."""
+        if self._health_token and hmac.compare_digest(self._health_token.encode(), token.encode()):
+            return ALL_SITES
+        return self.site_of(token)
+
+    def _refuse(
+        self, site: str, via: str, status: int, reason: str, message: str, body: bytes, *extra: str
+    ) -> Refused:
+        """Count a refusal, keep the body as a dead letter (tokens masked), return the error."""
+        self.counters.refuse(reason)
+        masked = mask_tokens(body, [*self._tokens.values(), *extra])
+        self.store.dead_letter(site, via, reason, message, masked)
+        return Refused(status, message, reason)
+
+    def receive(self, body: bytes, *, site: str, via: str, bearer: bool) -> Ack:
+        """Decode, check and store one batch from ``site``; Refused says why it was not stored.
+
+        ``bearer``: the site was proven by its bearer token (HTTPS), so a batch carrying
+        another token is a mismatch (403); over MQTT the token inside is the only proof (401).
+        """
+        settings = self.settings
         try:
-            batch = decode_batch(body, self.settings.max_body_bytes)
+            data = inflate(body, settings.max_body_bytes)
+        except TooLarge as exc:
+            raise self._refuse(site, via, 413, "too_large", str(exc), body) from exc
         except ValueError as exc:
-            self.counters.refuse("invalid")
-            raise Refused(400, f"invalid batch: {exc}") from exc
-        if batch.site != site or self.site_of(batch.token) != site:
-            self.counters.refuse("site_mismatch")
-            raise Refused(403, f"the batch's site or token does not match site '{site}'")
+            raise self._refuse(site, via, 400, "invalid", f"invalid batch: {exc}", body) from exc
+        raw: Any = None
+        try:
+            raw = parse_json(data, settings.max_json_depth)
+            batch = batch_from_json(raw)
+        except Exception as exc:  # whatever cannot be decoded is a refusal, never a crash
+            claimed = raw.get("token") if isinstance(raw, dict) else None
+            extra = [claimed] if isinstance(claimed, str) else []
+            message = f"invalid batch: {exc}"
+            raise self._refuse(site, via, 400, "invalid", message, data, *extra) from exc
+        if self.site_of(batch.token) != site:
+            if bearer:
+                message = f"the batch's token does not match site '{site}'"
+                raise self._refuse(site, via, 403, "site_mismatch", message, data, batch.token)
+            message = f"the batch's token is not the token of site '{site}'"
+            raise self._refuse(site, via, 401, "unauthorized", message, data, batch.token)
+        if batch.site != site:
+            message = f"the batch names site '{batch.site}', not '{site}'"
+            raise self._refuse(site, via, 403, "site_mismatch", message, data)
+        if settings.keep_raw:
+            self.store.keep_raw(site, mask_tokens(data, [batch.token]))
         ack = self.store.store(site, batch.records, via)
-        self.counters.batches += 1
-        self.counters.accepted += ack.accepted
-        self.counters.duplicates += ack.duplicates
+        self.counters.stored(ack)
         return ack
 
-    def on_mqtt(self, topic: str, payload: bytes) -> bool:
-        """Store a batch that came through the cloud broker; return whether to acknowledge."""
+    def on_mqtt(self, topic: str, payload: bytes) -> tuple[str, bytes] | None:
+        """Store or refuse a batch from the cloud broker; return the reply (topic, payload).
+
+        The message is acknowledged to the broker once this returns; a failing store raises,
+        so that the broker delivers it again.
+        """
         site = topic.rsplit("/", 1)[-1]
         if site not in self._tokens:
-            self.counters.refuse("unknown_site")
-            log.warning("batch on '%s' from an unknown site: dropped", topic)
-            return True
+            self._refuse(site, "mqtt", 403, "unknown_site", f"no site '{site}'", payload)
+            log.warning("batch on '%s' from an unknown site: dead-lettered", topic)
+            return None
+        digest = batch_digest(payload)
         try:
-            self.receive(payload, token=None, topic_site=site, via="mqtt")
+            ack = self.receive(payload, site=site, via="mqtt", bearer=False)
         except Refused as exc:
             log.warning("batch on '%s' refused: %s", topic, exc)
-        return True
+            reply = encode_reply(digest, None, status=exc.status, reason=exc.reason, error=str(exc))
+            return ack_topic(topic), reply
+        return ack_topic(topic), encode_reply(digest, ack)
 
 
 def create_app(receiver: Receiver) -> FastAPI:
-    """Return the receiver's HTTP app."""
+    """Return the receiver's HTTP app (every route behind the token-first body guard)."""
     app = FastAPI(title="Shiftmate cloud receiver", docs_url=None, redoc_url=None)
-    limit = receiver.settings.max_body_bytes
+    app.add_middleware(
+        RequestGuard,
+        authenticate=receiver.authenticate,
+        max_body_bytes=receiver.settings.max_body_bytes,
+        on_refused=receiver.counters.refuse,
+    )
 
     @app.get("/v1/health")
-    def health() -> dict[str, Any]:
-        """Return the receiver's counters and what it holds per site."""
+    def health(request: Request) -> dict[str, Any]:
+        """Return the receiver's counters and what it holds (per site, or the caller's site)."""
+        principal = request.scope[PRINCIPAL]
         counters = receiver.counters
+        sites = receiver.store.counts()
+        if principal != ALL_SITES:
+            sites = {site: n for site, n in sites.items() if site == principal}
         return {
             "status": "ok",
             "batches": counters.batches,
             "accepted": counters.accepted,
             "duplicates": counters.duplicates,
-            "refused": counters.refused,
+            "refused": dict(counters.refused),
+            "dead_letters": receiver.store.dead_letter_count(),
             "mqtt": None
             if receiver.mqtt_subscribed is None
             else ("subscribed" if receiver.mqtt_subscribed() else "connecting"),
-            "sites": receiver.store.counts(),
+            "sites": sites,
         }
 
     @app.post("/v1/records")
     async def records(request: Request) -> Response:
         """Store a batch of records from an authenticated site."""
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            receiver.counters.refuse("unauthorized")
-            return JSONResponse({"error": "a bearer token is required"}, status_code=401)
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            receiver.counters.refuse("too_large")
-            return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
+        site = request.scope[PRINCIPAL]
+        if site == ALL_SITES:
+            receiver.counters.refuse("site_mismatch")
+            message = "the health token cannot send records"
+            return JSONResponse({"error": message, "reason": "site_mismatch"}, status_code=403)
         body = await request.body()
-        if len(body) > limit:
-            receiver.counters.refuse("too_large")
-            return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
         try:
             ack = await run_in_threadpool(
-                receiver.receive, body, token=token.strip(), topic_site=None, via="https"
+                receiver.receive, body, site=site, via="https", bearer=True
             )
         except Refused as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            return JSONResponse({"error": str(exc), "reason": exc.reason}, status_code=exc.status)
         return Response(encode_ack(ack), media_type="application/json")
 
     return app

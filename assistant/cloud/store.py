@@ -3,7 +3,9 @@
 A batch is stored in one transaction with ``INSERT OR IGNORE`` on (site, key), and the
 receiver answers only after the commit, so a sender that crashes or times out after the
 commit re-sends records that are then counted as duplicates and stored nothing twice. With
-``cloud.keep_raw`` every request body is also written, as received, under ``raw/<site>/``.
+``cloud.keep_raw`` every accepted body is also written, uncompressed and with its token masked,
+under ``raw/<site>/``. A body the receiver refused is kept as a *dead letter* (its reason, its
+first ``DEAD_LETTER_BYTES`` with tokens masked), the newest ``cloud.dead_letter_max`` of them.
 """
 
 from __future__ import annotations
@@ -36,8 +38,21 @@ CREATE TABLE IF NOT EXISTS receipts (
     key TEXT NOT NULL,
     received_at REAL NOT NULL,
     via TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    site TEXT NOT NULL,
+    via TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    body BLOB NOT NULL
 )
 """
+
+DEAD_LETTER_BYTES = 256_000
+"""The most of a refused body a dead letter keeps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +67,31 @@ class StoredRecord:
     body: dict[str, Any]
 
 
+def _text(value: str) -> str:
+    """Return text SQLite can store (a lone surrogate becomes "?")."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A body the receiver refused: who sent it, how, why, and its start (tokens masked)."""
+
+    id: int
+    site: str
+    via: str
+    reason: str
+    detail: str
+    size: int
+    received_at: float
+    body: bytes
+
+
 class CloudStore:
     """The receiver's records, per site; safe to share between threads."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, dead_letter_max: int = 10_000) -> None:
         self.directory = directory
+        self.dead_letter_max = dead_letter_max
         self.path = directory / "cloud.sqlite3"
         self._lock = threading.Lock()
         self._raw_seq = 0
@@ -102,7 +137,7 @@ class CloudStore:
         return Ack(accepted, len(records) - accepted)
 
     def keep_raw(self, site: str, body: bytes) -> Path:
-        """Write one request body as received under raw/<site>/ and return its path."""
+        """Write one (accepted, token-masked) body under raw/<site>/ and return its path."""
         folder = self.directory / "raw" / site
         folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
@@ -110,6 +145,39 @@ class CloudStore:
             path = folder / f"{time.time_ns()}-{self._raw_seq}.bin"
         path.write_bytes(body)
         return path
+
+    def dead_letter(self, site: str, via: str, reason: str, detail: str, body: bytes) -> None:
+        """Keep a refused body (its start) with the reason; drop the oldest over the limit."""
+        if self.dead_letter_max == 0:
+            return
+        row = (_text(site[:200]), via, reason, _text(detail[:1000]), len(body), time.time())
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(
+                    "INSERT INTO dead_letters (site, via, reason, detail, size, received_at, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (*row, body[:DEAD_LETTER_BYTES]),
+                )
+                self._conn.execute(
+                    "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
+                    (self.dead_letter_max,),
+                )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise SyncError(f"cloud store write failed ({self.path}): {exc}") from exc
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Return the dead letters kept, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM dead_letters ORDER BY id").fetchall()
+        return [DeadLetter(**dict(r)) for r in rows]
+
+    def dead_letter_count(self) -> int:
+        """Return how many dead letters are kept."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
 
     def records(self, kind: str | None = None, site: str | None = None) -> Iterator[StoredRecord]:
         """Yield stored records (optionally of one kind and site) in the order received."""

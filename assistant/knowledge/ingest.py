@@ -1,10 +1,16 @@
 """Incremental ingestion: unchanged files are skipped, changed ones re-indexed, gone ones pruned.
 
-Order of writes for a changed file: new chunks go into the vector store first, then the stale
-ones are deleted from it, then the lexical index and the manifest change in one SQLite
-transaction. A crash anywhere leaves the old chunks or the new ones searchable (lexical hits
-missing from the vector store are skipped), and the next run finishes the job, because the
-manifest still holds the old hash.
+Order of writes for a changed file: new chunks go into the vector store first, then the
+lexical index, the unit index and the manifest change in one SQLite transaction, and only then
+are the stale chunks deleted from the vector store. Retrieval returns only chunks the manifest
+lists, so a crash anywhere leaves either the old chunks or the new ones searchable, never a mix
+and never an orphan; the next run finishes the job, because the manifest still holds the old
+hash. Orphans a crash leaves in the vector store (new chunks before the commit, stale ones
+after it) are found and deleted by ``shiftmate docs check --repair``
+(:mod:`assistant.knowledge.consistency`).
+
+Documents are parsed in a memory- and time-limited child process
+(:mod:`assistant.knowledge.sandbox`); only the parsed text comes back to this process.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from assistant.errors import DocumentError, KnowledgeError
 from assistant.knowledge.chunking import chunk_document, embedding_text
 from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.manifest import Manifest, ManifestEntry
+from assistant.knowledge.sandbox import ParseSandbox
 from assistant.knowledge.store import ChunkStore
 from assistant.knowledge.unit_index import UnitIndex
 from assistant.knowledge.units import chunk_units, unit_embedding_text
@@ -46,6 +53,8 @@ class FileOutcome:
     status: Status
     chunks: int = 0
     reason: str = ""
+    code: str = ""
+    """For a refused file, the limit it is over (``DocumentError.code``)."""
 
 
 @dataclass(slots=True)
@@ -118,6 +127,13 @@ class Ingestor:
     ) -> None:
         self._settings = settings
         self._loader = loader
+        self._parser = ParseSandbox(
+            loader, memory_mb=settings.parse_memory_mb, timeout_s=settings.parse_timeout_s
+        )
+        # Uploads are checked in their own child, so a check never waits behind a long parse.
+        self._checker = ParseSandbox(
+            loader, memory_mb=settings.parse_memory_mb, timeout_s=settings.parse_timeout_s
+        )
         self._store = store
         self._db = db
         self._manifest = Manifest(db)
@@ -145,30 +161,58 @@ class Ingestor:
             report.outcomes.extend(self._prune(paths))
         return report
 
-    def _ingest_file(self, path: Path) -> FileOutcome:
-        source = str(path)
-        max_bytes = int(self._settings.max_file_mb * 1024 * 1024)
+    def check(self, path: Path) -> None:
+        """Raise DocumentError when a file is over a size, page or unpacking limit.
+
+        Only the file's size and its container's tables are read, in a limited child process;
+        a file that passes may still fail to parse when it is ingested.
+        """
         try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise DocumentError(
-                    source,
-                    f"too large: {size / 1048576:.1f} MB, limit is "
-                    f"{self._settings.max_file_mb:.1f} MB (knowledge.max_file_mb)",
-                )
+            self._check_size(path, str(path))
+        except OSError as exc:
+            raise DocumentError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+        self._checker.check(path, self._max_bytes)
+
+    def reindex(self, path: Path) -> FileOutcome:
+        """Parse, embed and store one file again even when its content hash is unchanged."""
+        return self._ingest_file(path.expanduser().resolve(), force=True)
+
+    def close(self) -> None:
+        """Stop the parsing processes (a later ingestion starts them again)."""
+        self._parser.close()
+        self._checker.close()
+
+    @property
+    def _max_bytes(self) -> int:
+        return int(self._settings.max_file_mb * 1024 * 1024)
+
+    def _check_size(self, path: Path, source: str) -> None:
+        size = path.stat().st_size
+        if size > self._max_bytes:
+            raise DocumentError(
+                source,
+                f"too large: {size / 1048576:.1f} MB, limit is "
+                f"{self._settings.max_file_mb:.1f} MB (knowledge.max_file_mb)",
+                code="too_large",
+            )
+
+    def _ingest_file(self, path: Path, *, force: bool = False) -> FileOutcome:
+        source = str(path)
+        try:
+            self._check_size(path, source)
             content = path.read_bytes()
         except OSError as exc:
             return FileOutcome(source, "failed", reason=f"cannot read: {exc.strerror or exc}")
         except DocumentError as exc:
-            return FileOutcome(source, "failed", reason=exc.reason)
+            return FileOutcome(source, "failed", reason=exc.reason, code=exc.code)
         digest = hashlib.sha256(content).hexdigest()
         previous = self._manifest.get(source)
-        if previous is not None and previous.sha256 == digest:
+        if previous is not None and previous.sha256 == digest and not force:
             return FileOutcome(source, "unchanged", chunks=len(previous.chunk_ids))
         try:
-            document = self._loader.load(path, max_bytes)
+            document = self._parser.load(path, self._max_bytes)
         except DocumentError as exc:
-            return FileOutcome(source, "failed", reason=exc.reason)
+            return FileOutcome(source, "failed", reason=exc.reason, code=exc.code)
         key = doc_key(source)
         chunks = chunk_document(
             document, key, digest, self._settings.chunk_chars, self._asset_pattern
@@ -181,8 +225,6 @@ class Ingestor:
         self._store.upsert_units(units, unit_vectors)
         old_ids = previous.chunk_ids if previous is not None else ()
         stale = sorted(set(old_ids) - {c.id for c in chunks})
-        self._store.delete(stale)
-        self._store.delete_units(stale)
         entry = ManifestEntry(
             path=source,
             doc_key=key,
@@ -196,6 +238,8 @@ class Ingestor:
             LexicalIndex.replace(conn, old_ids, [(c.id, embedding_text(c)) for c in chunks])
             UnitIndex.replace(conn, {*old_ids, *(c.id for c in chunks)}, units, unit_vectors)
             Manifest.put(conn, entry)
+        self._store.delete(stale)  # after the commit: a crash before it keeps the old ones
+        self._store.delete_units(stale)
         return FileOutcome(source, "updated" if previous else "added", chunks=len(chunks))
 
     def _store_chunks(self, chunks: Sequence[Chunk]) -> None:
@@ -229,10 +273,11 @@ class Ingestor:
         entry = self._manifest.get(key)
         if entry is None:
             raise KnowledgeError(f"not in the knowledge base: {path} (see 'shiftmate docs list')")
-        self._store.delete(list(entry.chunk_ids))
-        self._store.delete_units(list(entry.chunk_ids))
         with self._db.transaction() as conn:
             LexicalIndex.replace(conn, entry.chunk_ids, [])
             UnitIndex.replace(conn, entry.chunk_ids, [], None)
             Manifest.remove(conn, entry.path)
+        # After the commit: a crash here leaves orphan vectors, which retrieval never returns.
+        self._store.delete(list(entry.chunk_ids))
+        self._store.delete_units(list(entry.chunk_ids))
         return entry

@@ -51,6 +51,10 @@ class LexicalIndex:
         )
         return [str(row[0]) for row in rows]
 
+    def ids(self) -> set[str]:
+        """Return the id of every indexed chunk."""
+        return {str(row[0]) for row in self._db.query("SELECT chunk_id FROM chunk_text")}
+
     def count(self) -> int:
         """Return how many chunks are indexed."""
         row = self._db.query_one("SELECT COUNT(*) FROM chunk_text")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from assistant.db import Database
@@ -32,6 +33,30 @@ class Manifest:
         """Return the entry of a file, or None if it was never indexed."""
         row = self._db.query_one("SELECT * FROM documents WHERE path = ?", (path,))
         return _entry(row) if row else None
+
+    def listed(self, chunk_ids: Iterable[str]) -> set[str]:
+        """Return those of these chunk ids that an entry lists; the others are orphans.
+
+        A chunk id starts with its document's key (``doc_key:...``), so only the entries of
+        those documents are read.
+        """
+        wanted = set(chunk_ids)
+        keys = sorted({chunk_id.split(":", 1)[0] for chunk_id in wanted})
+        if not keys:
+            return set()
+        marks = ", ".join("?" for _ in keys)
+        rows = self._db.query(
+            f"SELECT chunk_ids FROM documents WHERE doc_key IN ({marks})", tuple(keys)
+        )
+        found: set[str] = set()
+        for row in rows:
+            found.update(wanted.intersection(json.loads(row[0])))
+        return found
+
+    def all_chunk_ids(self) -> set[str]:
+        """Return every chunk id any entry lists."""
+        rows = self._db.query("SELECT chunk_ids FROM documents")
+        return {chunk_id for row in rows for chunk_id in json.loads(row[0])}
 
     def entries(self) -> list[ManifestEntry]:
         """Return every indexed file, by path."""

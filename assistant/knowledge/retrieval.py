@@ -3,6 +3,9 @@
 Each retriever ranks a candidate pool; a chunk's fused score is the sum of 1 / (60 + rank) over
 the rankings it appears in (Cormack et al., 2009). The score shown and filtered on is still the
 cosine similarity to the question, so ``chat.min_score`` keeps its meaning.
+
+Only chunks the ingestion manifest lists are returned: a vector written before a crash
+interrupted its manifest write (an orphan) is never an answer (see ``assistant.knowledge.ingest``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy.typing as npt
 from assistant.domain import SearchHit
 from assistant.errors import KnowledgeError
 from assistant.knowledge.lexical import LexicalIndex
+from assistant.knowledge.manifest import Manifest
 from assistant.knowledge.store import ChunkStore
 from models.embedder import Embedder
 
@@ -36,10 +40,13 @@ def fuse(rankings: Sequence[Sequence[str]]) -> list[str]:
 class Retriever:
     """Embeds questions and returns the best passages with their cosine scores."""
 
-    def __init__(self, store: ChunkStore, lexical: LexicalIndex, embedder: Embedder) -> None:
+    def __init__(
+        self, store: ChunkStore, lexical: LexicalIndex, embedder: Embedder, manifest: Manifest
+    ) -> None:
         self._store = store
         self._lexical = lexical
         self._embedder = embedder
+        self._manifest = manifest
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         """Return the top-k passages for one question, best first."""
@@ -59,8 +66,10 @@ class Retriever:
         scored by that unit's similarity, leaving out the ids in ``exclude``."""
         seen = set(exclude)
         order: dict[str, float] = {}
-        for chunk_id, score in self._store.query_units(vector, k * UNIT_POOL_FACTOR):
-            if chunk_id and chunk_id not in seen and chunk_id not in order:
+        nearest = self._store.query_units(vector, k * UNIT_POOL_FACTOR)
+        listed = self._manifest.listed(chunk_id for chunk_id, _ in nearest)
+        for chunk_id, score in nearest:
+            if chunk_id in listed and chunk_id not in seen and chunk_id not in order:
                 order[chunk_id] = score
             if len(order) >= k:
                 break
@@ -84,8 +93,10 @@ class Retriever:
         semantic = self._store.query(vectors, pool)
         results = []
         for query, vector, vector_hits in zip(cleaned, vectors, semantic, strict=True):
-            by_id = {h.chunk.id: h for h in vector_hits}
             lexical_ids = self._lexical.search(query, pool)
+            listed = self._manifest.listed([*(h.chunk.id for h in vector_hits), *lexical_ids])
+            by_id = {h.chunk.id: h for h in vector_hits if h.chunk.id in listed}
+            lexical_ids = [i for i in lexical_ids if i in listed]
             order = fuse([list(by_id), lexical_ids])[:k]
             missing = [i for i in order if i not in by_id]
             by_id.update({h.chunk.id: h for h in self._store.get_scored(missing, vector)})

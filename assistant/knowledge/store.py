@@ -6,7 +6,7 @@ function, so Chroma never tries to fetch one. Product telemetry is switched off.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,18 @@ class ChunkStore:
     def count(self) -> int:
         """Return how many chunks are stored."""
         return int(self._collection.count())
+
+    def ids(self) -> set[str]:
+        """Return the id of every stored chunk."""
+        return {str(i) for page in _pages(self._collection, []) for i in page["ids"]}
+
+    def unit_chunk_ids(self) -> set[str]:
+        """Return the ids of the chunks that have unit vectors stored."""
+        return {
+            str((meta or {}).get("chunk_id", ""))
+            for page in _pages(self._units, ["metadatas"])
+            for meta in page["metadatas"] or []
+        }
 
     def upsert(self, chunks: Sequence[Chunk], vectors: npt.NDArray[np.float32]) -> None:
         """Store chunks with their vectors (replacing any with the same ids)."""
@@ -177,6 +189,17 @@ class ChunkStore:
                 ]
             )
         return hits
+
+
+def _pages(collection: Any, include: list[str], size: int = 5000) -> Iterator[Any]:
+    """Yield a whole collection's records, a page at a time."""
+    offset = 0
+    while True:
+        page = collection.get(include=include, limit=size, offset=offset)
+        if not page["ids"]:
+            return
+        yield page
+        offset += len(page["ids"])
 
 
 def _metadata(chunk: Chunk) -> dict[str, str | int]:

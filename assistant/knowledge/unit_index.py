@@ -85,6 +85,11 @@ class UnitIndex:
             found.setdefault(unit.chunk_id, []).append((unit, vector))
         return found
 
+    def chunk_ids(self) -> set[str]:
+        """Return the ids of the chunks that have units stored."""
+        rows = self._db.query("SELECT DISTINCT chunk_id FROM chunk_units")
+        return {str(row[0]) for row in rows}
+
     def count(self) -> int:
         """Return how many units are stored."""
         row = self._db.query_one("SELECT COUNT(*) FROM chunk_units")

@@ -80,6 +80,8 @@ class SyncOut(WireModel):
     last_error: str | None
     sent: int
     dropped: int
+    quarantined: int = 0
+    """Records the receiver refused for good, held with their reason (``sync quarantine``)."""
 
     @classmethod
     def from_domain(cls, status: OutboxStatus) -> Self:
@@ -93,6 +95,7 @@ class SyncOut(WireModel):
             last_error=status.last_error,
             sent=status.sent,
             dropped=status.dropped,
+            quarantined=status.quarantined,
         )
 
 

@@ -1,7 +1,8 @@
 """Live telemetry on the wire: tag status lines, assets, and alarm, anomaly and stale events.
 
-``telemetry --json`` prints ``TagLine`` rows and ``monitor``/``alarms --json`` print
-``EventOut``; the API's asset and alarm routes and its ``/v1/events`` stream send the same.
+``telemetry --json`` prints ``TagLine`` rows and ``monitor --json`` prints ``EventOut``; the
+API's asset routes and its ``/v1/events`` stream send the same. The alarm listings
+(``alarms list --json``, ``GET /v1/alarms``) send ``AlarmOut``: the event with its ``AckOut``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import Field, field_serializer
 
 from assistant.domain import EventKind, EventState, TelemetryEvent
 from assistant.schema.base import WireModel
+from assistant.telemetry.acks import AlarmAck, Via
 
 if TYPE_CHECKING:
     from assistant.telemetry.store import TagStatus
@@ -64,6 +66,58 @@ class EventOut(WireModel):
             message=self.message,
             values=tuple(self.values.items()),
         )
+
+
+class AckOut(WireModel):
+    """Who acknowledged a raised event, when, and through what (with the API key, if any)."""
+
+    event_id: str
+    by: str
+    at: str = Field(description="UTC, ISO 8601, to the second")
+    via: Via = Field(description="Where it was acknowledged: tui, cli or api")
+    key_id: str | None = Field(description="The API key it came with (via api), else null")
+    key_name: str | None
+
+    @classmethod
+    def from_domain(cls, ack: AlarmAck) -> Self:
+        """Return an acknowledgement as it is sent."""
+        return cls(
+            event_id=ack.event_id,
+            by=ack.by,
+            at=ack.at,
+            via=ack.via,
+            key_id=ack.key_id,
+            key_name=ack.key_name,
+        )
+
+    def to_domain(self) -> AlarmAck:
+        """Return the acknowledgement this was sent from."""
+        return AlarmAck(
+            event_id=self.event_id,
+            by=self.by,
+            at=self.at,
+            via=self.via,
+            key_id=self.key_id,
+            key_name=self.key_name,
+        )
+
+
+class AckList(WireModel):
+    """The acknowledgements of those of the asked events that are acknowledged."""
+
+    acks: list[AckOut]
+
+
+class AlarmOut(EventOut):
+    """An event as the alarm listings show it: with its acknowledgement, or null."""
+
+    ack: AckOut | None = Field(description="Who acknowledged it and when; null if nobody yet")
+
+    @classmethod
+    def with_ack(cls, event: TelemetryEvent, ack: AlarmAck | None) -> Self:
+        """Return an event with its acknowledgement as it is listed."""
+        fields = EventOut.from_domain(event).model_dump()
+        return cls(**fields, ack=None if ack is None else AckOut.from_domain(ack))
 
 
 class TagStatusOut(WireModel):
@@ -171,7 +225,7 @@ class AssetOut(WireModel):
 
 
 class AlarmsOut(WireModel):
-    """Alarms raised now, and the recent history (newest first)."""
+    """Alarms raised now, and the recent history (newest first), each with its ack or null."""
 
-    active: list[EventOut]
-    history: list[EventOut]
+    active: list[AlarmOut]
+    history: list[AlarmOut]

@@ -8,6 +8,10 @@ Delivery is at least once from here (a record leaves the outbox only after the r
 acknowledged it) and exactly once at the receiver (it de-duplicates by key), so a crash at any
 point loses nothing and duplicates nothing.
 
+Quarantine: a record the receiver refused for good (HTTP 400, 403 or 413, or its refusal
+over MQTT) moves, with the reason, from ``records`` to ``quarantine`` instead of blocking the
+outbox; ``sync status`` shows how many and why. It is never sent again on its own.
+
 Retention: ``sync.max_records`` and ``sync.max_bytes`` bound the backlog. Over a limit the
 ``sync.overflow`` policy applies and is counted, never silent: ``drop_oldest`` deletes the
 oldest records of the lowest priority (summaries before feedback) and counts them in
@@ -53,7 +57,30 @@ CREATE TABLE summarised (
 )
 """,
     ),
+    (
+        2,
+        "quarantine of records the receiver refused for good, with the reason",
+        """
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    quarantined_at REAL NOT NULL
+);
+CREATE INDEX quarantine_by_reason ON quarantine(reason)
+""",
+    ),
 ]
+
+RECENT_QUARANTINED = 5
+"""How many of the latest quarantined records the status lists."""
 
 PRIORITY = {"feedback": 0, "summary": 1}
 """Lower is sent first: feedback before summaries."""
@@ -111,6 +138,9 @@ class OutboxStatus:
     dropped: int
     rejected: int
     redacted: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    quarantine_recent: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the status as a JSON-ready dict."""
@@ -169,7 +199,11 @@ class Outbox:
             for item in items:
                 body = json.dumps(item.body, ensure_ascii=False, separators=(",", ":"))
                 size = len(body.encode("utf-8"))
-                if conn.execute("SELECT 1 FROM records WHERE key = ?", (item.key,)).fetchone():
+                if conn.execute(
+                    "SELECT 1 FROM records WHERE key = ? UNION ALL"
+                    " SELECT 1 FROM quarantine WHERE key = ?",
+                    (item.key, item.key),
+                ).fetchone():
                     duplicates += 1
                     continue
                 if self.overflow == "reject_new" and self._would_overflow(conn, size):
@@ -288,6 +322,81 @@ class Outbox:
             self._count(conn, "failed_attempts", 1)
         return failures
 
+    def quarantine(self, ids: Sequence[int], *, status: int, reason: str, detail: str) -> int:
+        """Move refused records to the quarantine with the reason; return how many moved.
+
+        A refusal is an answer, not a failure of the link: the failure streak and the backoff
+        are cleared, so that the next records go at once.
+        """
+        now = time.time()
+        moved = 0
+        with self._transaction() as conn:
+            for record_id in ids:
+                row = conn.execute(
+                    "SELECT id, key, kind, body, size, created_at, attempts FROM records"
+                    " WHERE id = ?",
+                    (record_id,),
+                ).fetchone()
+                if row is None:
+                    continue
+                conn.execute(
+                    "INSERT OR REPLACE INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*tuple(row)[:6], int(row["attempts"]) + 1, status, reason, detail, now),
+                )
+                conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
+                self._count(conn, "quarantined", 1)
+                self._count(conn, f"quarantined_{row['kind']}", 1)
+                moved += 1
+            conn.execute("INSERT OR REPLACE INTO state VALUES ('failures', '0')")
+            conn.execute("DELETE FROM state WHERE name = 'next_attempt_at'")
+        return moved
+
+    def requeue(self, keys: Sequence[str] | None = None) -> list[str]:
+        """Move quarantined records back to the queue (all when ``keys`` is None); return the
+        keys moved, in quarantine order. An unknown key raises SyncError and moves nothing.
+
+        For a refusal that was fixed at the receiver (a token, a size limit): the record keeps
+        its key, so the receiver still de-duplicates it.
+        """
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, key, kind, body, size, created_at FROM quarantine"
+                " ORDER BY quarantined_at, id"
+            ).fetchall()
+            if keys is not None:
+                held = {row["key"] for row in rows}
+                unknown = [key for key in keys if key not in held]
+                if unknown:
+                    raise SyncError(f"not in the quarantine: {', '.join(unknown)}")
+                wanted = set(keys)
+                rows = [row for row in rows if row["key"] in wanted]
+            for row in rows:
+                conn.execute(
+                    "INSERT INTO records (key, kind, priority, body, size, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        row["key"],
+                        row["kind"],
+                        PRIORITY.get(row["kind"], 9),
+                        row["body"],
+                        row["size"],
+                        row["created_at"],
+                    ),
+                )
+                conn.execute("DELETE FROM quarantine WHERE id = ?", (row["id"],))
+            if rows:
+                self._count(conn, "requeued", len(rows))
+        return [row["key"] for row in rows]
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Return the quarantined records (key, kind, status, reason, detail, when), oldest
+        first."""
+        rows = self._query(
+            "SELECT key, kind, status, reason, detail, quarantined_at FROM quarantine"
+            " ORDER BY quarantined_at, id"
+        )
+        return [dict(r) for r in rows]
+
     def failures(self) -> int:
         """Return the number of consecutive failed deliveries."""
         return int(self.get_state("failures") or 0)
@@ -322,6 +431,18 @@ class Outbox:
             value = state.get(name)
             return float(value) if value is not None else None
 
+        reasons = {
+            str(r["reason"]): int(r["n"])
+            for r in self._query("SELECT reason, COUNT(*) AS n FROM quarantine GROUP BY reason")
+        }
+        recent = [
+            dict(r)
+            for r in self._query(
+                "SELECT key, kind, status, reason, detail, quarantined_at FROM quarantine"
+                " ORDER BY quarantined_at DESC, id DESC LIMIT ?",
+                (RECENT_QUARANTINED,),
+            )
+        ]
         oldest = [float(r["o"]) for r in rows if r["o"] is not None]
         return OutboxStatus(
             offline=self.offline,
@@ -342,6 +463,9 @@ class Outbox:
                 for name, n in counters.items()
                 if name.startswith("redacted_")
             },
+            quarantined=sum(reasons.values()),
+            quarantine_reasons=reasons,
+            quarantine_recent=recent,
         )
 
     def close(self) -> None:

@@ -8,6 +8,10 @@ code-written summary (the questions asked) takes its place and ``summary_source`
 Feedback records carry the rating, reason, comment and corrected answer with what produced the
 answer: the question, the answer, the exact user prompt, the passages given (chunk ids), the
 cited passages and the live telemetry lines. The operator's name is not sent.
+
+Nothing here redacts: every string of both records, the prompt with the passages and live
+values it quoted included, goes through :class:`assistant.sync.redact.Redactor` in
+``SyncService`` before it is queued (the one place that does it).
 """
 
 from __future__ import annotations

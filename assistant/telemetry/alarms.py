@@ -104,6 +104,17 @@ class LimitAlarm:
                 )
         return events
 
+    def adopt(self, level: str, value: float) -> bool:
+        """Keep a level raised before a restart if ``value`` still meets it (with deadband).
+
+        Return whether it does; the level is then active again, without a new event.
+        """
+        for name, limit in self._limits:
+            if name == level and self._holds(level, limit, value, True):
+                self.active.add(level)
+                return True
+        return False
+
     def _holds(self, level: str, limit: float, value: float, active: bool) -> bool:
         """Return whether a level's condition holds, with the deadband while it is active."""
         if level in HIGH_LEVELS:

@@ -57,7 +57,7 @@ the threshold (above 1 when raised).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -131,6 +131,77 @@ class AnomalyDetector:
             return {}
         level = self._mean + self._baseline * self._scale
         return {tag: float(v) for tag, v in zip(self.tags, level, strict=True)}
+
+    def export(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
+        """Return the detector's state as JSON-able scalars and arrays (for a snapshot)."""
+        scalars: dict[str, Any] = {
+            "tags": list(self.tags),
+            "fresh_count": self._fresh_count,
+            "last_step_ts": self._last_step_ts,
+            "steps": self.steps,
+            "learned": self._learned,
+            "phase": self.phase,
+            "threshold": self.threshold,
+            "score": self.score,
+        }
+        arrays = {
+            "latest": self._latest.copy(),
+            "latest_ts": self._latest_ts.copy(),
+            "fresh": np.array(self._fresh, dtype=np.float64),
+            "warmup": self._warmup[: self._learned].copy()
+            if self.phase == "learning"
+            else np.empty((0, len(self.tags) + 1)),
+            "mean": self._mean.copy(),
+            "scale": self._scale.copy(),
+            "inverse": self._inverse.copy(),
+            "smooth": self._smooth.copy(),
+            "baseline": self._baseline.copy(),
+        }
+        return scalars, arrays
+
+    def load(
+        self,
+        scalars: dict[str, Any],
+        arrays: dict[str, FloatArray],
+        active: TelemetryEvent | None = None,
+    ) -> None:
+        """Continue from an exported state; ValueError when it does not fit this asset's tags."""
+        p = len(self.tags)
+        if tuple(scalars.get("tags", ())) != self.tags:
+            raise ValueError(f"detector of {self.asset} was saved for other tags")
+        phase = scalars["phase"]
+        if phase not in ("learning", "watching", "anomalous"):
+            raise ValueError(f"unknown detector phase {phase!r}")
+        shapes: dict[str, tuple[int, ...]] = {"inverse": (p, p)}
+        for name in ("latest", "latest_ts", "fresh", "mean", "scale", "smooth", "baseline"):
+            shapes[name] = (p,)
+        for name, shape in shapes.items():
+            if arrays[name].shape != shape:
+                raise ValueError(f"detector of {self.asset}: {name} has the wrong shape")
+        learned = int(scalars["learned"])
+        warmup = (
+            arrays["warmup"].reshape(-1, p + 1) if arrays["warmup"].size else np.empty((0, p + 1))
+        )
+        if phase == "learning" and len(warmup) != learned:
+            raise ValueError(f"detector of {self.asset}: warm-up rows do not match")
+        self._latest = arrays["latest"].copy()
+        self._latest_ts = arrays["latest_ts"].copy()
+        self._fresh = [bool(flag) for flag in arrays["fresh"]]
+        self._fresh_count = int(scalars["fresh_count"])
+        last = scalars["last_step_ts"]
+        self._last_step_ts = None if last is None else float(last)
+        self.steps = int(scalars["steps"])
+        self._warmup = warmup.copy()
+        self._learned = learned
+        self.phase = phase
+        self.threshold = float(scalars["threshold"])
+        self.score = float(scalars["score"])
+        self._mean = arrays["mean"].copy()
+        self._scale = arrays["scale"].copy()
+        self._inverse = arrays["inverse"].copy()
+        self._smooth = arrays["smooth"].copy()
+        self._baseline = arrays["baseline"].copy()
+        self.active = active if phase == "anomalous" else None
 
     def observe(self, tag: str, value: float, ts: float) -> TelemetryEvent | None:
         """Take one reading; return an anomaly event when one is raised or cleared."""

@@ -99,6 +99,33 @@ class RingBuffer:
         self._expire(ts - self.retention_s)
         return True
 
+    def samples(self) -> tuple[FloatArray, FloatArray]:
+        """Return copies of every held timestamp and value, oldest first."""
+        return self.window(-np.inf)
+
+    def load(self, ts: FloatArray, values: FloatArray) -> None:
+        """Replace the contents with these samples (strictly increasing ``ts``).
+
+        Only the newest ``capacity`` samples within ``retention_s`` of the newest are kept; a
+        ValueError names what is wrong with arrays that break the ordering contract.
+        """
+        if len(ts) != len(values):
+            raise ValueError(f"{len(ts)} timestamps but {len(values)} values")
+        if len(ts) > 1 and not bool(np.all(np.diff(ts) > 0)):
+            raise ValueError("timestamps are not strictly increasing")
+        if len(ts):
+            keep = int(np.searchsorted(ts, ts[-1] - self.retention_s, side="left"))
+            keep = max(keep, len(ts) - self.capacity)
+            ts, values = ts[keep:], values[keep:]
+        count = len(ts)
+        slots = max(1, min(self.capacity, max(INITIAL_SLOTS, count)))
+        self._ts = np.empty(slots, dtype=np.float64)
+        self._values = np.empty(slots, dtype=np.float64)
+        self._ts[:count] = ts
+        self._values[:count] = values
+        self._start = 0
+        self._size = count
+
     def prune(self, now: float) -> int:
         """Drop samples older than ``now - retention_s``; return how many were dropped."""
         return self._expire(now - self.retention_s)

@@ -58,6 +58,19 @@ class AlarmHistory:
             )
         return [_event(row) for row in rows]
 
+    def open_events(self) -> list[TelemetryEvent]:
+        """Return the events still raised: the newest of each asset, tag, kind and level.
+
+        After a crash these are the alarms the journal shows as raised, to be reconciled with
+        the restored telemetry.
+        """
+        rows = self.db.query(
+            f"SELECT {_COLUMNS} FROM (SELECT {_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY "
+            "asset, tag, kind, level ORDER BY rowid DESC) AS newest FROM telemetry_events) "
+            "WHERE newest = 1 AND state = 'raised' ORDER BY ts"
+        )
+        return [_event(row) for row in rows]
+
     def get(self, event_id: str) -> TelemetryEvent | None:
         """Return one event by id, or None."""
         row = self.db.query_one(

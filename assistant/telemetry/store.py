@@ -13,6 +13,14 @@ reading's own timestamp, so a publisher whose clock is off does not look dead an
 old data does not look stale. A tag raises one ``stale`` event when nothing arrived for
 ``stale_periods`` x ``period_s`` and clears it when data returns; a tag that never reported is
 in state ``no data`` and raises nothing.
+
+Persistence (``persistence.py``): with a reading log attached (:meth:`attach_log`), every
+batch is appended to the log before it is taken in, so the connector's acknowledgement follows
+durability; :meth:`export_state` captures the whole state for a snapshot and :meth:`import_state`
+and :meth:`replay` rebuild it at start-up. :meth:`reconcile` then settles the alarms the
+journal still shows as raised: one the restored state still has is kept (same event id); one
+it does not have is decided on the tag's first new reading (kept if the value still meets
+the limit, else cleared with the reason) or, if the tag stays silent, at its stale timeout.
 """
 
 from __future__ import annotations
@@ -21,9 +29,11 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, TypeVar
+
+import numpy as np
 
 from assistant.domain import Reading, TelemetryEvent
 from assistant.errors import TelemetryError
@@ -32,9 +42,12 @@ from assistant.settings import TelemetrySettings
 from assistant.telemetry.alarms import LimitAlarm, new_event_id, with_unit
 from assistant.telemetry.anomaly import AnomalyDetector
 from assistant.telemetry.buffer import RingBuffer
+from assistant.telemetry.reading_log import ROW, ReadingLog, Rows
+from assistant.telemetry.snapshot import DetectorState, SavedTag, StoreState
 from assistant.telemetry.stats import Trend, WindowStats, trend, window_stats
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TagState = Literal[
     "normal", "outside normal", "lo", "hi", "lolo", "hihi", "stale", "no data", "stopped"
@@ -76,9 +89,20 @@ class TagStatus:
 class _Tag:
     """The mutable state of one tag (only touched under the store's lock)."""
 
-    __slots__ = ("alarm", "asset", "buffer", "last_arrival", "spec", "stale", "stale_after")
+    __slots__ = (
+        "alarm",
+        "asset",
+        "buffer",
+        "index",
+        "last_arrival",
+        "pending",
+        "spec",
+        "stale",
+        "stale_after",
+    )
 
-    def __init__(self, asset: str, spec: TagSpec, settings: TelemetrySettings) -> None:
+    def __init__(self, index: int, asset: str, spec: TagSpec, settings: TelemetrySettings) -> None:
+        self.index = index
         self.asset = asset
         self.spec = spec
         self.buffer = RingBuffer(settings.max_points_per_tag, settings.retention_s)
@@ -86,6 +110,30 @@ class _Tag:
         self.stale_after = settings.stale_periods * spec.period_s
         self.last_arrival: float | None = None
         self.stale: TelemetryEvent | None = None
+        self.pending: list[TelemetryEvent] = []
+        """Events raised before a restart, to settle on the first new reading (reconcile)."""
+
+
+def event_key(event: TelemetryEvent) -> EventKey:
+    """Return what identifies an alarm across its raised and cleared events."""
+    return (event.asset, event.tag, event.kind, event.level)
+
+
+def _after_restart(
+    event: TelemetryEvent, ts: float, value: float | None, why: str
+) -> TelemetryEvent:
+    """Return the event clearing ``event`` (raised before a restart) with the reason."""
+    what = {"limit": f"{event.level} alarm", "stale": "no-data alarm"}.get(event.kind, event.kind)
+    subject = f"{event.asset} {event.tag}" if event.tag else event.asset
+    return replace(
+        event,
+        id=new_event_id(),
+        state="cleared",
+        ts=ts,
+        value=value,
+        values=((event.tag, value),) if event.tag and value is not None else (),
+        message=f"{subject} {what} cleared after restart: {why}",
+    )
 
 
 class TelemetryStore:
@@ -104,12 +152,22 @@ class TelemetryStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._emit_lock = threading.Lock()
+        # Held from a batch's log append to its ingestion, and by export_state, so a snapshot
+        # never falls between the two (the log is rotated at the snapshot).
+        self._ingest_lock = threading.Lock()
+        self._log: ReadingLog | None = None
+        self._restored_at: float | None = None
+        self._pending = 0
+        """Tags with events pending since the restart (see reconcile)."""
         self._assets: dict[str, AssetSpec] = {a.id.upper(): a for a in plant.assets}
         self._tags: dict[tuple[str, str], _Tag] = {
-            (asset.id, tag.id): _Tag(asset.id, tag, settings)
-            for asset in plant.assets
-            for tag in asset.tags
+            (asset.id, tag.id): _Tag(index, asset.id, tag, settings)
+            for index, (asset, tag) in enumerate(
+                (asset, tag) for asset in plant.assets for tag in asset.tags
+            )
         }
+        self.keys: list[tuple[str, str]] = list(self._tags)
+        """Every tag as (asset, tag), in the order reading logs number them."""
         self._detectors: dict[str, AnomalyDetector] = (
             {asset.id: AnomalyDetector(asset, settings) for asset in plant.assets}
             if settings.anomaly
@@ -123,13 +181,27 @@ class TelemetryStore:
 
     def add(self, reading: Reading) -> None:
         """Store one reading, update its alarms and its asset's detector, emit any events."""
-        with self._lock:
-            events = self._ingest(reading)
+        self.add_many([reading])
+
+    def add_many(self, readings: Iterable[Reading]) -> None:
+        """Store readings in order, taking the lock once per batch of a few hundred.
+
+        With a reading log attached, the readings are in the log when this returns (an
+        OSError from the log passes up, and nothing of the call is taken in).
+        """
+        if self._log is None:
+            self._add_batches(readings)
+            return
+        readings = list(readings)
+        with self._ingest_lock:
+            log_ = self._log
+            if log_ is not None:
+                log_.append(self._rows(readings))
+            events = self._ingest_batches(readings)
         if events:
             self._emit(events)
 
-    def add_many(self, readings: Iterable[Reading]) -> None:
-        """Store readings in order, taking the lock once per batch of a few hundred."""
+    def _add_batches(self, readings: Iterable[Reading]) -> None:
         batch: list[Reading] = []
         for reading in readings:
             batch.append(reading)
@@ -147,15 +219,38 @@ class TelemetryStore:
         if events:
             self._emit(events)
 
-    def _ingest(self, reading: Reading) -> list[TelemetryEvent]:
-        """Apply one reading; the caller holds the lock."""
+    def _ingest_batches(self, readings: list[Reading]) -> list[TelemetryEvent]:
+        events: list[TelemetryEvent] = []
+        for start in range(0, len(readings), BATCH):
+            with self._lock:
+                for reading in readings[start : start + BATCH]:
+                    events.extend(self._ingest(reading))
+        return events
+
+    def _rows(self, readings: list[Reading]) -> Rows:
+        """Return the log rows of the readings the store knows (finite values only)."""
+        rows = [
+            (state.index, reading.ts, float(reading.value))
+            for reading in readings
+            if (state := self._resolve(reading)) is not None
+            and math.isfinite(reading.value)
+            and math.isfinite(reading.ts)
+        ]
+        return np.array(rows, dtype=ROW)
+
+    def _resolve(self, reading: Reading) -> _Tag | None:
         state = self._tags.get((reading.asset, reading.tag))
         if state is None:
             asset = self._assets.get(reading.asset.upper())
             state = self._tags.get((asset.id, reading.tag)) if asset else None
-            if state is None:
-                self._counters["unknown"] += 1
-                return []
+        return state
+
+    def _ingest(self, reading: Reading) -> list[TelemetryEvent]:
+        """Apply one reading; the caller holds the lock."""
+        state = self._resolve(reading)
+        if state is None:
+            self._counters["unknown"] += 1
+            return []
         value = float(reading.value)
         if not math.isfinite(value) or not math.isfinite(reading.ts):
             self._counters["non_finite"] += 1
@@ -176,6 +271,8 @@ class TelemetryStore:
         state.last_arrival = arrival
         events.extend(self._update_running(state, value, reading.ts))
         watched = self._watched(state.asset)
+        if state.pending:
+            events.extend(self._settle(state, value, reading.ts, watched))
         if watched:
             events.extend(state.alarm.update(value, reading.ts))
         detector = self._detectors.get(state.asset) if watched else None
@@ -226,6 +323,11 @@ class TelemetryStore:
         with self._lock:
             for state in self._tags.values():
                 state.buffer.prune(now)
+                if state.pending and now - (self._restored_at or now) > state.stale_after:
+                    settled = self._settle_silent(state, now)
+                    events.extend(settled)
+                    for event in settled:
+                        self._track(event)
                 if state.stale is not None or state.last_arrival is None:
                     continue
                 silent = now - state.last_arrival
@@ -272,7 +374,7 @@ class TelemetryStore:
 
     def _track(self, event: TelemetryEvent) -> None:
         """Keep the set of currently raised events up to date; the caller holds the lock."""
-        key = (event.asset, event.tag, event.kind, event.level)
+        key = event_key(event)
         if event.state == "raised":
             self._active[key] = event
         else:
@@ -293,6 +395,209 @@ class TelemetryStore:
         with self._lock:
             self._counters["events"] += len(events)
             self._counters["sink_errors"] += failures
+
+    # ---- persistence -----------------------------------------------------------------------
+
+    def attach_log(self, log_: ReadingLog | None) -> None:
+        """Append every batch to this reading log before taking it in (None: stop logging)."""
+        with self._ingest_lock:
+            self._log = log_
+
+    def export_state(self, then: Callable[[], T]) -> tuple[StoreState, T]:
+        """Capture the whole state for a snapshot, call ``then`` (log rotation) before
+        ingestion resumes, and return both. Only copies are made under the lock."""
+        with self._ingest_lock, self._lock:
+            tags = []
+            for (asset, tag), state in self._tags.items():
+                ts, values = state.buffer.samples()
+                tags.append(
+                    SavedTag(
+                        asset=asset,
+                        tag=tag,
+                        ts=ts,
+                        values=values,
+                        last_arrival=state.last_arrival,
+                        alarm=sorted(state.alarm.active),
+                        stale=state.stale,
+                    )
+                )
+            detectors = {
+                asset: DetectorState(*detector.export())
+                for asset, detector in self._detectors.items()
+            }
+            captured = StoreState(
+                saved_at=self._clock(),
+                tags=tags,
+                running=dict(self._running),
+                active=list(self._active.values()),
+                counters=dict(self._counters),
+                detectors=detectors,
+            )
+            result = then()
+        return captured, result
+
+    def import_state(self, saved: StoreState) -> int:
+        """Continue from a snapshot's state; return the samples restored.
+
+        Tags and assets no longer in the plant file are skipped; a detector saved for other
+        tags starts learning again. Every restored tag's arrival clock restarts now, so a tag
+        turns stale only if it stays silent for its stale timeout after the restart. A
+        ValueError (samples out of order) leaves the store as it was.
+        """
+        now = self._clock()
+        buffers: dict[tuple[str, str], RingBuffer] = {}
+        for tag in saved.tags:
+            state = self._tags.get((tag.asset, tag.tag))
+            if state is None:
+                continue
+            buffer = RingBuffer(state.buffer.capacity, state.buffer.retention_s)
+            buffer.load(tag.ts, tag.values)
+            buffers[(tag.asset, tag.tag)] = buffer
+        raised = {event_key(e): e for e in saved.active}
+        detectors: dict[str, AnomalyDetector] = {}
+        for asset, detector_state in saved.detectors.items():
+            spec = self._assets.get(asset.upper())
+            if spec is None or asset not in self._detectors:
+                continue
+            detector = AnomalyDetector(spec, self.settings)
+            try:
+                detector.load(
+                    detector_state.scalars,
+                    detector_state.arrays,
+                    raised.get((asset, "", "anomaly", "anomaly")),
+                )
+            except (KeyError, ValueError, TypeError) as exc:
+                log.warning("anomaly detector of %s starts learning again: %s", asset, exc)
+                continue
+            detectors[asset] = detector
+        with self._lock:
+            for tag in saved.tags:
+                key = (tag.asset, tag.tag)
+                state = self._tags.get(key)
+                if state is None:
+                    continue
+                state.buffer = buffers[key]
+                state.last_arrival = now if tag.last_arrival is not None else None
+                state.alarm.active = {level for level in tag.alarm if level in LIMIT_STATES}
+                state.stale = tag.stale
+            self._detectors.update(detectors)
+            self._running.update({a: r for a, r in saved.running.items() if a in self._assets})
+            self._active = {}
+            for event_id_key, event in raised.items():
+                if self._still_raised(event):
+                    self._active[event_id_key] = event
+        return sum(len(buffer) for buffer in buffers.values())
+
+    def _still_raised(self, event: TelemetryEvent) -> bool:
+        """Return whether the restored state holds an event as raised; caller holds the lock."""
+        if event.kind == "anomaly":
+            detector = self._detectors.get(event.asset)
+            return detector is not None and getattr(detector.active, "id", None) == event.id
+        state = self._tags.get((event.asset, event.tag))
+        if state is None:
+            return False
+        if event.kind == "stale":
+            return state.stale is not None and state.stale.id == event.id
+        return event.level in state.alarm.active
+
+    def replay(self, keys: Sequence[tuple[str, str]], rows: Rows) -> int:
+        """Take in readings from a reading log without emitting events; return those accepted.
+
+        Events are not emitted because they were emitted (and recorded) when the readings
+        first arrived; the counters are left as they were.
+        """
+        with self._lock:
+            counters = dict(self._counters)
+            before = counters["accepted"]
+            tags = rows["tag"].tolist()
+            stamps = rows["ts"].tolist()
+            values = rows["value"].tolist()
+            for index, ts, value in zip(tags, stamps, values, strict=True):
+                asset, tag = keys[index]
+                self._ingest(Reading(asset, tag, value, ts))
+            accepted = self._counters["accepted"] - before
+            self._counters = counters
+        return accepted
+
+    def reconcile(self, open_events: Iterable[TelemetryEvent]) -> list[TelemetryEvent]:
+        """Settle the events the journal shows as raised with the restored state.
+
+        Still raised here: kept under the journal's event (same id). Otherwise a limit or
+        stale event waits for its tag's first reading or stale timeout; an anomaly, or an
+        event of a tag no longer in the plant file, is cleared now with the reason. Events
+        raised here but missing from the journal (a crash before they were recorded) are
+        emitted. Return the events emitted now.
+        """
+        now = self._clock()
+        journal = {event_key(e): e for e in open_events}
+        emitted: list[TelemetryEvent] = []
+        with self._lock:
+            self._restored_at = now
+            for key, event in journal.items():
+                state = self._tags.get((event.asset, event.tag))
+                if key in self._active:
+                    self._adopt(event)
+                elif event.kind in ("limit", "stale") and state is not None:
+                    if not state.pending:
+                        self._pending += 1
+                    state.pending.append(event)
+                else:
+                    emitted.append(_after_restart(event, now, None, self._gone(event)))
+            emitted.extend(e for key, e in self._active.items() if key not in journal)
+        if emitted:
+            self._emit(emitted)
+        return emitted
+
+    def _gone(self, event: TelemetryEvent) -> str:
+        """Return why the restored state no longer raises an event; caller holds the lock."""
+        if event.kind != "anomaly" or event.asset not in self._detectors:
+            return "no longer in the plant file or no longer monitored"
+        if self._detectors[event.asset].phase == "learning":
+            return "the anomaly detector is learning again"
+        return "the restored anomaly detector no longer finds it"
+
+    def _adopt(self, event: TelemetryEvent) -> None:
+        """Make the journal's event the raised one of its alarm; the caller holds the lock."""
+        self._active[event_key(event)] = event
+        if event.kind == "anomaly":
+            detector = self._detectors.get(event.asset)
+            if detector is not None:
+                detector.active = event
+        elif event.kind == "stale":
+            state = self._tags.get((event.asset, event.tag))
+            if state is not None:
+                state.stale = event
+
+    def _settle(self, state: _Tag, value: float, ts: float, watched: bool) -> list[TelemetryEvent]:
+        """Decide the tag's events pending since the restart on its first reading."""
+        shown = with_unit(value, state.spec.unit)
+        cleared: list[TelemetryEvent] = []
+        for event in state.pending:
+            if event.kind == "stale":
+                why = f"data back, {shown}"
+            elif not watched:
+                why = f"{state.asset} stopped"
+            elif state.alarm.adopt(event.level, value):
+                self._active[event_key(event)] = event
+                continue
+            else:
+                why = f"value back within limits, {shown}"
+            cleared.append(_after_restart(event, ts, value, why))
+        state.pending = []
+        self._pending -= 1
+        return cleared
+
+    def _settle_silent(self, state: _Tag, now: float) -> list[TelemetryEvent]:
+        """Decide the pending events of a tag silent for its stale timeout since the restart."""
+        cleared: list[TelemetryEvent] = []
+        for event in state.pending:
+            if event.kind == "stale":
+                self._adopt(event)  # still no data: it stays raised
+            else:
+                cleared.append(_after_restart(event, now, None, "no data since the restart"))
+        state.pending = []
+        self._pending -= 1
+        return cleared
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -319,10 +624,21 @@ class TelemetryStore:
         return list(zip(ts.tolist(), values.tolist(), strict=True))
 
     def active_events(self, asset: str | None = None) -> list[TelemetryEvent]:
-        """Return the limit, stale and anomaly events currently raised, oldest first."""
+        """Return the limit, stale and anomaly events currently raised, oldest first.
+
+        Events raised before a restart and not yet decided (see :meth:`reconcile`) count as
+        raised until their tag's first reading, so an alarm does not blink off at start-up.
+        """
         wanted = self._asset(asset).id if asset is not None else None
         with self._lock:
             events = [e for e in self._active.values() if wanted is None or e.asset == wanted]
+            if self._pending:
+                events += [
+                    e
+                    for state in self._tags.values()
+                    for e in state.pending
+                    if wanted is None or e.asset == wanted
+                ]
         return sorted(events, key=lambda e: e.ts)
 
     def counters(self) -> dict[str, int]:

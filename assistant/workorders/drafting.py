@@ -28,6 +28,7 @@ from assistant.plant import PlantSpec
 from assistant.settings import WorkOrderSettings
 from assistant.telemetry.history import AlarmHistory
 from assistant.telemetry.store import TelemetryStore
+from assistant.workorders.actor import Actor, as_actor
 from assistant.workorders.context import ContextGatherer, DraftContext
 from assistant.workorders.evidence import WORDS, clip
 from assistant.workorders.model import (
@@ -102,16 +103,15 @@ class Drafter:
         alarm_id: str | None = None,
         question: str | None = None,
         conversation_id: str | None = None,
-        created_by: str,
+        created_by: str | Actor,
     ) -> WorkOrder:
         """Draft, validate (retrying within a bound) and store a work order; return it.
 
         From a conversation, the asset may be left out when the conversation names exactly
         one; its latest questions become the request and its cited sources the evidence.
+        The creator is recorded with what vouched for them (the API key, or the local account).
         """
-        by = created_by.strip()
-        if not by:
-            raise WorkOrderError("draft needs the operator's name (--by NAME)")
+        by = as_actor(created_by).named("draft")
         context = self.gatherer.gather(asset_id, alarm_id, question, conversation_id)
         messages = draft_messages(context)
         failures: list[str] = []
@@ -151,7 +151,7 @@ class Drafter:
         self,
         context: DraftContext,
         prose: Any,
-        by: str,
+        by: Actor,
         alarm_id: str | None,
         tries: int,
         conversation_id: str | None,
@@ -187,6 +187,7 @@ class Drafter:
             "title": context.title or clip(f"{context.asset.id}: {known}", 120),
             "problem": " ".join(problem.split()),
             "suspected_cause": context.suspected_cause,
+            "priority_floor": context.floor,
             "priority": priority,
             "priority_reason": clip(reason, 300),
             "safety": context.safety.model_dump(mode="json"),
@@ -201,7 +202,9 @@ class Drafter:
             "alarm_id": alarm_id,
             "question": question,
             "conversation_id": conversation_id,
-            "created_by": by,
+            "created_by": by.name,
+            "created_key_id": by.key_id,
+            "created_key_name": by.key_name,
             "created_at": now_iso(),
             "draft_tries": tries,
         }

@@ -1,11 +1,20 @@
 """Export approved work orders: a JSON file each, a CSV row for the CMMS, optionally MQTT.
 
-Order of work: check the work order is approved and never exported, write the JSON file
-(temp file + ``os.replace``), add its CSV row (the whole CSV rewritten through a temp file;
-a row already there for this id is not added twice), publish to MQTT with QoS 1 when asked
-(retried until the broker acknowledges or the timeout passes), and only then record the export
-and set the status to exported in one journal transaction. Any failure before that leaves the
-work order approved, and a retried export rewrites the same files without duplicating rows.
+Order of work: check the work order is approved and never exported, take its export claim (one
+``BEGIN IMMEDIATE`` transaction; a second export of it, in any thread or process, is refused
+meanwhile), write the JSON file (temp file, fsync, ``os.replace``, fsync of the folder), add
+its CSV row under an exclusive ``fcntl.flock`` on ``workorders.csv.lock`` beside the CSV (the
+whole CSV rewritten through a temp file; a row already there for this id is not added twice),
+publish to MQTT with QoS 1 when asked (retried until the broker acknowledges or the timeout
+passes; the acknowledgement is recorded on the claim), and only then record the export and set
+the status to exported in one journal transaction. Any failure before that leaves the work
+order approved; a retried export, or the next one after a crash, rewrites the same files
+without duplicating rows and does not publish again what the broker already acknowledged.
+
+The one window left: a crash after the broker's acknowledgement and before it is recorded
+(milliseconds) sends the message again on the rerun; the payload carries the work order's id,
+so a CMMS that files by id files it once. The file lock is Linux/POSIX ``flock``: it holds
+between threads and processes on one machine, not across an NFS export folder.
 
 The CSV is opened in spreadsheets, so a cell that would start a formula is defused there (see
 :func:`csv_cell`); the JSON file keeps every field exactly as approved.
@@ -14,21 +23,28 @@ The CSV is opened in spreadsheets, so a cell that would start a formula is defus
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import ConnectorError, WorkOrderError
+from assistant.errors import ConnectorError, ShiftmateError, WorkOrderError
 from assistant.ports import PublisherFactory
 from assistant.settings import MqttSettings, WorkOrderSettings
+from assistant.workorders.actor import Actor, as_actor
 from assistant.workorders.model import WorkOrder
-from assistant.workorders.store import WorkOrderStore
+from assistant.workorders.store import ExportClaim, WorkOrderStore
 
 CSV_NAME = "workorders.csv"
+LOCK_SUFFIX = ".lock"
+CSV_LOCK_TIMEOUT_S = 30.0
+"""How long an export waits for another one's CSV update before it gives up."""
 CSV_HEADER = (
     "id",
     "asset",
@@ -61,6 +77,8 @@ class ExportResult:
     json_path: Path
     csv_path: Path
     mqtt_topic: str | None
+    resumed: bool = False
+    """Whether this export finished one that crashed (its claim was taken over)."""
 
 
 def csv_cell(text: str) -> str:
@@ -92,8 +110,17 @@ def csv_row(order: WorkOrder) -> list[str]:
     return [csv_cell(cell) for cell in cells]
 
 
+def fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries to disk, so a renamed file survives a power cut."""
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write a file through a temp file in the same folder and os.replace."""
+    """Write a file through a temp file in the same folder, os.replace and fsync both."""
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as out:
@@ -104,6 +131,34 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
+
+
+@contextmanager
+def file_lock(path: Path, timeout_s: float = CSV_LOCK_TIMEOUT_S) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on ``<path>.lock`` (waiting up to timeout_s); yield it.
+
+    The lock belongs to this open file, so it excludes other threads of this process as well
+    as other processes; it is released when the file is closed, also when a process dies.
+    """
+    lock_path = path.with_name(path.name + LOCK_SUFFIX)
+    handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WorkOrderError(
+                        f"the CMMS CSV {path} stayed locked by another export for "
+                        f"{timeout_s:g} s (lock file {lock_path}); try again"
+                    ) from None
+                time.sleep(0.02)
+        yield lock_path
+    finally:
+        os.close(handle)
 
 
 class Exporter:
@@ -138,6 +193,10 @@ class Exporter:
         return folder
 
     def _write_csv(self, path: Path, order: WorkOrder) -> None:
+        with file_lock(path):
+            self._add_row(path, order)
+
+    def _add_row(self, path: Path, order: WorkOrder) -> None:
         existing = ""
         if path.exists():
             try:
@@ -186,9 +245,14 @@ class Exporter:
                 )
             time.sleep(0.5)
 
-    def export(self, order_id: str, *, mqtt: bool = False, by: str = "cli") -> ExportResult:
+    def claim_ttl_s(self) -> float:
+        """Return how long an export claim lasts: the longest an export can take, and more."""
+        return self.settings.publish_timeout_s + CSV_LOCK_TIMEOUT_S + 60.0
+
+    def export(self, order_id: str, *, mqtt: bool = False, by: str | Actor = "cli") -> ExportResult:
         """Export one approved work order; refuse anything else, never export twice."""
-        order = self.store.check_exportable(order_id)
+        actor = as_actor(by)
+        self.store.check_exportable(order_id)
         topic = None
         if mqtt:
             topic = self.settings.mqtt_topic
@@ -200,6 +264,18 @@ class Exporter:
             if self.mqtt.host is None:
                 raise WorkOrderError("--mqtt needs a broker: set mqtt.host (SHIFTMATE_MQTT__HOST)")
         folder = self._prepare_folder()
+        claim = self.store.claim_export(order_id, actor, self.claim_ttl_s())
+        try:
+            return self._export_claimed(claim, folder, actor, topic)
+        except BaseException:
+            with suppress(ShiftmateError):  # the claim then lapses when this process ends
+                self.store.release_export(claim)
+            raise
+
+    def _export_claimed(
+        self, claim: ExportClaim, folder: Path, actor: Actor, topic: str | None
+    ) -> ExportResult:
+        order = claim.order
         json_path = folder / f"{order.id}.json"
         csv_path = folder / CSV_NAME
         body = json.dumps(order.model_dump(mode="json"), indent=2, ensure_ascii=False)
@@ -210,7 +286,10 @@ class Exporter:
             raise WorkOrderError(
                 f"cannot write the export of {order.id} to {folder}: {exc.strerror or exc}"
             ) from exc
-        if topic is not None:
+        published = claim.published_topic
+        if topic is not None and topic != published:
             self._publish(topic, body.encode("utf-8"))
-        exported = self.store.mark_exported(order.id, by, str(json_path), str(csv_path), topic)
-        return ExportResult(exported, json_path, csv_path, topic)
+            self.store.record_published(claim, topic)
+            published = topic
+        exported = self.store.mark_exported(claim, actor, str(json_path), str(csv_path), published)
+        return ExportResult(exported, json_path, csv_path, published, claim.taken_over)

@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from assistant.errors import WorkOrderError
 
@@ -28,6 +36,9 @@ MAX_STEPS = 20
 MAX_ITEM = 120
 MAX_ITEMS = 20
 MAX_NAME = 80
+MAX_DOCUMENT = 300
+
+LockoutFoundBy = Literal["plant file", "search"]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
 Step = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_STEP)]
@@ -85,16 +96,28 @@ class Safety(_Frozen):
     isolation_points: tuple[Item, ...] = Field((), max_length=MAX_ITEMS)
     permits: tuple[Item, ...] = Field((), max_length=MAX_ITEMS)
     procedure: str | None = Field(None, max_length=MAX_ITEM)
+    document: str | None = Field(None, max_length=MAX_DOCUMENT)
+    """The ingested lockout document the isolation was read from."""
+    found_by: LockoutFoundBy | None = None
+    """How that document was chosen: named by the plant file (``assets[].lockout_doc``) or
+    found by searching the documents for a lockout procedure that names the asset."""
 
 
 class Edit(_Frozen):
-    """One recorded change: who changed which field when, from what to what."""
+    """One recorded change: who changed which field when, from what to what.
+
+    ``by`` is the name the person gave; ``key_id`` (and ``key_name``) is what vouched for it:
+    the API key, or ``cli:<os user>`` for a local command (None on records made before keys
+    were recorded).
+    """
 
     by: str
     at: str
     field: str
     old: str
     new: str
+    key_id: str | None = None
+    key_name: str | None = None
 
 
 class WorkOrder(_Frozen):
@@ -105,6 +128,8 @@ class WorkOrder(_Frozen):
     title: str = Field(min_length=3, max_length=MAX_TITLE)
     problem: str = Field(min_length=3, max_length=MAX_PROBLEM)
     suspected_cause: str = Field(min_length=1, max_length=MAX_CAUSE)
+    priority_floor: Priority = "low"
+    """The lowest priority the alarm and the live states allow (set by code when drafted)."""
     priority: Priority
     priority_reason: str = Field(min_length=1, max_length=MAX_REASON)
     safety: Safety = Safety()
@@ -118,6 +143,9 @@ class WorkOrder(_Frozen):
     question: str | None = Field(None, max_length=MAX_PROBLEM)
     conversation_id: str | None = Field(None, max_length=64)
     created_by: Name
+    created_key_id: str | None = None
+    """What vouched for the creator: the API key's id, or ``cli:<os user>`` / ``local:...``."""
+    created_key_name: str | None = None
     created_at: str
     edited_by: str | None = None
     edited_at: str | None = None
@@ -129,6 +157,17 @@ class WorkOrder(_Frozen):
     exported_at: str | None = None
     history: tuple[Edit, ...] = ()
     draft_tries: int = Field(1, ge=1)
+
+    @field_validator("priority")
+    @classmethod
+    def _not_below_floor(cls, priority: Priority, info: ValidationInfo) -> Priority:
+        floor = info.data.get("priority_floor")
+        if floor is not None and priority_rank(priority) < priority_rank(floor):
+            raise ValueError(
+                f"'{priority}' is below '{floor}', the lowest priority the alarm allows; "
+                "it can be raised, never lowered below that"
+            )
+        return priority
 
 
 EDITABLE: dict[str, str] = {

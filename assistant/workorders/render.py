@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from assistant.workorders.actor import LOCAL_PREFIXES
 from assistant.workorders.model import WorkOrder, duration_text
+
+
+def _vouched(key_id: str | None, key_name: str | None = None) -> str:
+    """Return what vouched for a name, shown after it: " [key 1a2b3c (ops-1)]", " [cli:ann]"."""
+    if key_id is None:
+        return ""
+    if key_id.startswith(LOCAL_PREFIXES):
+        return f" [{key_id}]"
+    return f" [key {key_id}" + (f" ({key_name})]" if key_name else "]")
 
 
 def render(order: WorkOrder) -> str:
@@ -20,6 +30,9 @@ def render(order: WorkOrder) -> str:
             "Energy isolation REQUIRED at: "
             + (", ".join(safety.isolation_points) or "(see permit)")
         )
+    if safety.document:
+        how = "named by the plant file" if safety.found_by == "plant file" else "found by search"
+        lines.append(f"Lockout procedure: {safety.procedure} ({safety.document}; {how})")
     if safety.permits:
         lines.append("Permits: " + "; ".join(safety.permits))
     lines.append("Steps:")
@@ -38,7 +51,8 @@ def render(order: WorkOrder) -> str:
     ]
     if order.conversation_id:
         lines.append(f"From conversation {order.conversation_id}")
-    lines.append(f"Created by {order.created_by} at {order.created_at}")
+    creator = order.created_by + _vouched(order.created_key_id, order.created_key_name)
+    lines.append(f"Created by {creator} at {order.created_at}")
     if order.approved_by:
         lines.append(f"Approved by {order.approved_by} at {order.approved_at}")
     if order.rejected_by:
@@ -48,5 +62,8 @@ def render(order: WorkOrder) -> str:
     if order.exported_at:
         lines.append(f"Exported at {order.exported_at}")
     for edit in order.history:
-        lines.append(f"  edit {edit.at} {edit.by}: {edit.field}: {edit.old!r} -> {edit.new!r}")
+        lines.append(
+            f"  edit {edit.at} {edit.by}{_vouched(edit.key_id, edit.key_name)}: "
+            f"{edit.field}: {edit.old!r} -> {edit.new!r}"
+        )
     return "\n".join(lines)

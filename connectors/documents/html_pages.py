@@ -132,6 +132,8 @@ def _load_html(data: bytes, path: Path) -> tuple[str, list[TextBlock]]:
         walker = _HtmlWalker()
         walker.walk(soup.body if soup.body is not None else soup)
         pieces = walker.finish()
+    except MemoryError:  # over the parsing process's limit: the sandbox refuses the file
+        raise
     except Exception as exc:  # last guard: parsers raise anything on hostile files
         reason = f"corrupt or unreadable HTML: {type(exc).__name__}: {_short(exc)}"
         raise DocumentError(source, reason) from exc

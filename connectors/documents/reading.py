@@ -19,14 +19,18 @@ def _read_limited(path: Path, max_bytes: int) -> bytes:
         size = path.stat().st_size
         if size > max_bytes:
             raise DocumentError(
-                source, f"too large: {_human_size(size)}, limit is {_human_size(max_bytes)}"
+                source,
+                f"too large: {_human_size(size)}, limit is {_human_size(max_bytes)}",
+                code="too_large",
             )
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise DocumentError(source, f"cannot read file: {exc.strerror or exc}") from exc
     if len(data) > max_bytes:
-        raise DocumentError(source, f"too large: over the limit of {_human_size(max_bytes)}")
+        raise DocumentError(
+            source, f"too large: over the limit of {_human_size(max_bytes)}", code="too_large"
+        )
     return data
 
 

@@ -28,6 +28,8 @@ def _load_docx(data: bytes, path: Path) -> tuple[str, list[TextBlock]]:
         pieces = [_docx_piece(part) for part in document.iter_inner_content()]
     except (zipfile.BadZipFile, PackageNotFoundError, KeyError) as exc:
         raise DocumentError(source, f"corrupt or unreadable DOCX: {_short(exc)}") from exc
+    except MemoryError:  # over the parsing process's limit: the sandbox refuses the file
+        raise
     except Exception as exc:  # last guard: parsers raise anything on hostile files
         reason = f"corrupt or unreadable DOCX: {type(exc).__name__}: {_short(exc)}"
         raise DocumentError(source, reason) from exc

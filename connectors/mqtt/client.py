@@ -44,14 +44,21 @@ def tls_hint(settings: MqttSettings) -> str:
     return "; check mqtt.ca_file, cert_file and key_file against the broker's TLS setup"
 
 
-def new_client(settings: MqttSettings, client_id: str, *, clean: bool) -> paho.Client:
-    """Build a paho client with the protocol, credentials, TLS and backoff of the settings."""
+def new_client(
+    settings: MqttSettings, client_id: str, *, clean: bool, manual_ack: bool = False
+) -> paho.Client:
+    """Build a paho client with the protocol, credentials, TLS and backoff of the settings.
+
+    With ``manual_ack`` paho does not acknowledge received QoS 1 and 2 messages itself: the
+    role calls ``client.ack(mid, qos)`` once it has dealt with each one.
+    """
     v5 = settings.protocol == "5"
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=None if v5 else clean,
         protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+        manual_ack=manual_ack,
     )
     if settings.username is not None:
         password = settings.password.get_secret_value() if settings.password else None
@@ -90,6 +97,9 @@ class MqttRole:
     subscribes sets ``on_message`` itself, which saves a call per message.
     """
 
+    manual_ack = False
+    """True in roles that acknowledge received messages themselves (``client.ack``)."""
+
     def __init__(self, settings: MqttSettings) -> None:
         self._host = require_host(settings)
         self._settings = settings
@@ -98,7 +108,7 @@ class MqttRole:
 
     def _new_client(self, client_id: str, *, clean: bool) -> paho.Client:
         """Return a paho client for these settings with the hooks wired to its callbacks."""
-        client = new_client(self._settings, client_id, clean=clean)
+        client = new_client(self._settings, client_id, clean=clean, manual_ack=self.manual_ack)
         client.on_connect = self._paho_connect
         client.on_connect_fail = self._paho_connect_fail
         client.on_disconnect = self._paho_disconnect

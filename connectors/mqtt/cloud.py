@@ -1,4 +1,5 @@
-"""The cloud side of the MQTT sync uplink: batches from a broker, acknowledged once stored."""
+"""The cloud side of the MQTT sync uplink: batches from a broker, answered and acknowledged
+once stored or refused."""
 
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from connectors.mqtt.client import MqttRole
 
 log = logging.getLogger(__name__)
 
-RecordHandler = Callable[[str, bytes], bool]
-"""Called with (topic, payload) on paho's thread; returns whether to acknowledge the message."""
+RecordHandler = Callable[[str, bytes], tuple[str, bytes] | None]
+"""Called with (topic, payload) on paho's thread once per message; returns the reply to
+publish (topic, payload) or None. The message is acknowledged once it returns."""
 
 
 class MqttRecordSubscriber(MqttRole):
     """The cloud side: takes batches from a broker with a persistent QoS 1 session.
 
-    A message is acknowledged only after the handler returned True (the batch is stored or
-    is hopeless, e.g. garbage or a wrong token); when the handler raises, the message is not
+    A message is acknowledged only after the handler returned (the batch is stored, or is
+    hopeless, e.g. garbage or a wrong token) and its reply, if any, was handed to paho (QoS 1,
+    so paho sends it after a reconnect too); when the handler raises, the message is not
     acknowledged and the broker delivers it again on the next connection.
     """
 
@@ -33,6 +36,7 @@ class MqttRecordSubscriber(MqttRole):
         self._subscribed = threading.Event()
         self.received = 0
         self.failed = 0
+        self.replied = 0
 
     def start(self) -> None:
         """Connect in the background and subscribe (again after every reconnect)."""
@@ -76,10 +80,12 @@ class MqttRecordSubscriber(MqttRole):
         self.received += 1
         try:
             payload: bytes = message.payload  # type: ignore[assignment]
-            ok = self._handler(message.topic, payload)
+            reply = self._handler(message.topic, payload)
         except Exception as exc:  # must not kill paho's network thread; not acknowledged
             self.failed += 1
             log.warning("storing a batch from '%s' failed: %s", message.topic, exc, exc_info=exc)
             return
-        if ok:
-            client.ack(message.mid, message.qos)
+        if reply is not None:
+            client.publish(reply[0], reply[1], qos=1)
+            self.replied += 1
+        client.ack(message.mid, message.qos)

@@ -5,21 +5,41 @@
 
 Threads of the connector: paho's network thread runs ``on_message``, which only decodes (a few
 microseconds) and appends to a bounded in-memory buffer; a consumer thread drains the buffer
-in batches and calls the sink. The network thread therefore never waits on the core, so keep
-alives and acknowledgements keep flowing while the sink is busy.
-
-Full buffer: when the core falls ``mqtt.queue_size`` readings behind, the newest readings are
-dropped and counted (``queue_full``) instead of blocking the network thread. Blocking would
-stall keep alives until the broker drops the connection, and would only move the loss into
-the broker's own queue limits; the buffer absorbs bursts, and a core slower than the plant
-for good loses data either way, so the connector keeps it visible and stays connected.
+in batches, calls the sink and then acknowledges the batch's messages. The network thread
+never waits on the core, so keep alives keep flowing while the sink is busy.
 
 Delivery: a stable client id, a persistent session (``clean_start = false``, MQTT 5 session
 expiry) and QoS 1 subscriptions let the broker keep what is published while the connector is
-briefly away and deliver it when it returns. Messages are acknowledged to the broker as soon as
-they are decoded and buffered, not when the sink has stored them: readings still in the buffer
-when the process dies are lost (at most ``mqtt.queue_size``), and a sink that raises loses
-its batch (logged and counted in ``sink_errors``).
+away. Acknowledgements are manual (paho's ``manual_ack``): a QoS 1 or 2 message is acknowledged
+only after the sink has returned for every reading it carried, so a reading the broker has
+forgotten is one the sink has stored (the telemetry store makes it durable before returning,
+see ``assistant/telemetry/persistence.py``). A crash anywhere before that makes the broker
+deliver the message again when the connector comes back; the store drops the repeats
+(duplicate timestamps). Acknowledgements go out in the order the messages arrived, as MQTT
+requires; a message is only acknowledged on the connection it arrived on (after a reconnect
+the broker sends it again with the same packet id, and that copy is acknowledged instead).
+Stopping stops taking new messages, hands what is buffered to the sink, acknowledges it and
+only then disconnects. This holds for QoS 1 (``mqtt.qos``, the default); at QoS 2 paho answers
+PUBREC on receipt and the broker lets go of the message then, so only the final PUBCOMP waits.
+
+Back pressure: messages the sink has not yet returned for stay unacknowledged, and the broker
+stops sending once its in-flight window is full (Mosquitto's ``max_inflight_messages``, 20 by
+default; an MQTT 5 client's receive maximum), keeping the rest queued on its side. A slow core
+therefore slows delivery instead of losing data; raise the broker's window for plants that
+publish thousands of messages a second.
+
+Sink failures: a batch the sink raises on is retried with a growing pause (0.1 s up to 5 s)
+until it succeeds or the connector stops, each failure logged (rate-limited) and counted in
+``sink_errors``; its messages stay unacknowledged meanwhile, so a core that cannot store (a
+full disk) holds delivery back rather than acknowledging what it has not kept. A batch still
+failing at stop is left unacknowledged for the broker to deliver again.
+
+Rejected and dropped messages are acknowledged (in order) so the broker does not send them
+forever or stall its window: payloads that cannot be decoded (counted by reason), and messages
+that find the buffer full (``queue_full``: more than ``mqtt.queue_size`` readings waiting).
+The buffer only fills when the broker's window admits more than ``queue_size`` readings;
+blocking the network thread instead would stall keep alives until the broker drops the
+connection, so the connector keeps the loss visible and stays connected.
 """
 
 from __future__ import annotations
@@ -30,7 +50,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
@@ -44,8 +64,25 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[list[Reading]], None]
 
+
+class _Message(NamedTuple):
+    """One received message waiting in the buffer: its readings and how to acknowledge it."""
+
+    generation: int
+    """The connection it arrived on (acknowledged only on that one)."""
+    mid: int
+    qos: int
+    readings: list[Reading]
+
+
 BATCH_MAX = 2048
-"""Most readings handed to the sink in one call."""
+"""Readings that end a batch: a batch takes whole messages until it holds this many."""
+RETRY_MIN_S = 0.1
+"""First pause before a batch the sink failed on is handed to it again (doubles each time)."""
+RETRY_MAX_S = 5.0
+"""Longest pause between two tries of a failing batch."""
+FLUSH_S = 5.0
+"""Longest wait at stop for the last acknowledgements to be written to the socket."""
 LINGER_S = 0.005
 """How long the consumer lets readings gather after a wake-up (adds at most this latency)."""
 
@@ -56,6 +93,7 @@ COUNTER_NAMES = (
     "decode_errors",
     "queue_full",
     "delivered",
+    "acked",
     "sink_errors",
     "connects",
     "disconnects",
@@ -88,10 +126,14 @@ class _RateLimitedLog:
 class MqttConnector(MqttRole):
     """Subscribes to the plant's topics and hands decoded readings to a sink, in batches.
 
-    ``sink`` runs on the connector's own consumer thread, one call per batch of at most
-    ``BATCH_MAX`` readings, in arrival order. ``clock`` gives the arrival time (Unix seconds)
-    used for payloads without a timestamp and for the log rate limit.
+    ``sink`` runs on the connector's own consumer thread, one call per batch of whole
+    messages (about ``BATCH_MAX`` readings at most), in arrival order; the batch's messages
+    are acknowledged once it returns, and a batch it raises on is retried. ``clock`` gives
+    the arrival time (Unix seconds) used for payloads without a timestamp and for the log
+    rate limit.
     """
+
+    manual_ack = True
 
     def __init__(
         self,
@@ -107,10 +149,15 @@ class MqttConnector(MqttRole):
         self._clock = clock
         self._topics = sorted(decoder.routes)
         self._capacity = settings.queue_size
-        # Producer: paho's network thread only; consumer: self._consumer only. deque's append,
-        # extend and popleft are atomic, so the buffer needs no lock.
-        self._buffer: deque[Reading] = deque()
+        # Producer: paho's network thread only; consumer: self._consumer only. deque's append
+        # and popleft are atomic, so the buffer needs no lock. The buffered reading count is
+        # what went in (producer) minus what came out (consumer), one writer each.
+        self._buffer: deque[_Message] = deque()
+        self._readings_in = 0
+        self._readings_out = 0
+        self._generation = 0
         self._wakeup = threading.Event()
+        self._halt = threading.Event()
         self._stopping = False
         self._consumer: threading.Thread | None = None
         self._subscribed = threading.Event()
@@ -128,6 +175,7 @@ class MqttConnector(MqttRole):
         self._decode_errors = 0
         self._queue_full = 0
         self._delivered = 0
+        self._acked = 0
         self._sink_errors = 0
         self._connects = 0
         self._disconnects = 0
@@ -143,6 +191,7 @@ class MqttConnector(MqttRole):
         client.on_message = self._on_message
         self._stopping = False
         self._closing = False
+        self._halt.clear()
         self._consumer = threading.Thread(
             target=self._consume, name=f"mqtt-consumer-{settings.client_id}", daemon=True
         )
@@ -154,17 +203,27 @@ class MqttConnector(MqttRole):
         self._client = client
 
     def stop(self) -> None:
-        """Disconnect (the broker keeps the session), then hand the buffered readings over."""
-        if self._client is not None:
-            self._closing = True
-            self._disconnect()
-        self._subscribed.clear()
-        self._session_up = False
+        """Take no more messages, hand the buffered ones over and acknowledge them, disconnect.
+
+        Messages arriving meanwhile are left unacknowledged: the broker keeps them in the
+        session and delivers them again on the next start.
+        """
+        self._closing = True
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             self._stopping = True
+            self._halt.set()
             self._wakeup.set()
             consumer.join()
+        client = self._client
+        if client is not None:
+            # paho's loop_stop does not wait for queued packets: let the last acks go out.
+            deadline = time.monotonic() + FLUSH_S
+            while self._session_up and client.want_write() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self._disconnect()
+        self._subscribed.clear()
+        self._session_up = False
         self._state = "stopped"
 
     def __enter__(self) -> Self:
@@ -206,7 +265,9 @@ class MqttConnector(MqttRole):
         ``received`` counts messages; ``accepted``, ``queue_full`` (dropped because the buffer
         was full), ``delivered`` (handed to the sink) count readings; ``rejected_<reason>``
         counts messages by PayloadError reason; ``decode_errors`` counts messages the decoder
-        failed on unexpectedly; ``queued`` is the current buffer depth.
+        failed on unexpectedly; ``acked`` counts QoS 1 and 2 messages acknowledged to the
+        broker; ``sink_errors`` counts failed sink calls (each retried); ``queued`` is the
+        current buffer depth in readings.
         """
         counts = {
             "received": self._received,
@@ -215,11 +276,12 @@ class MqttConnector(MqttRole):
             "decode_errors": self._decode_errors,
             "queue_full": self._queue_full,
             "delivered": self._delivered,
+            "acked": self._acked,
             "sink_errors": self._sink_errors,
             "connects": self._connects,
             "disconnects": self._disconnects,
         }
-        counts["queued"] = len(self._buffer)
+        counts["queued"] = self._readings_in - self._readings_out
         return counts
 
     # -- paho callbacks (network thread: must stay short and must not raise) -----------------
@@ -229,6 +291,7 @@ class MqttConnector(MqttRole):
         self._fail(f"MQTT broker {self._where} refused the connection: {reason}; retrying")
 
     def _connected(self, client: paho.Client, session_present: bool) -> None:
+        self._generation += 1
         self._session_up = True
         self._connects += 1
         resumed = "resumed session" if session_present else "new session"
@@ -256,6 +319,7 @@ class MqttConnector(MqttRole):
         self._fail(f"cannot reach MQTT broker {self._where}; retrying")
 
     def _disconnected(self, reason: str, by_server: bool) -> None:
+        self._generation += 1  # what is still buffered can no longer be acknowledged
         self._subscribed.clear()
         if not self._session_up:
             return  # a refused or failed attempt, already reported
@@ -278,6 +342,8 @@ class MqttConnector(MqttRole):
         self._other_log.warning(message, message)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if self._closing:
+            return  # left unacknowledged: the broker delivers it again next session
         self._received += 1
         try:
             # paho's payload is bytes (struct.unpack), though annotated bytes | bytearray.
@@ -286,7 +352,7 @@ class MqttConnector(MqttRole):
         except PayloadError as exc:
             self._rejected[exc.reason] = self._rejected.get(exc.reason, 0) + 1
             self._payload_log.warning(exc.reason, f"rejected MQTT payload ({exc.reason}): {exc}")
-            return
+            readings = []
         except Exception as exc:  # a decoder bug must not kill paho's network thread
             self._decode_errors += 1
             self._other_log.warning(
@@ -294,9 +360,8 @@ class MqttConnector(MqttRole):
                 f"decoder failed on a message ({type(exc).__name__}): {exc}",
                 exc_info=exc,
             )
-            return
-        buffer = self._buffer
-        if len(buffer) + len(readings) > self._capacity:
+            readings = []
+        if readings and self._readings_in - self._readings_out + len(readings) > self._capacity:
             # Drop the newest rather than block the network thread (see the module docstring).
             self._queue_full += len(readings)
             self._other_log.warning(
@@ -304,8 +369,12 @@ class MqttConnector(MqttRole):
                 f"reading buffer full ({self._capacity}, mqtt.queue_size): the "
                 "telemetry core is slower than the plant; dropping readings",
             )
+            readings = []
+        if not readings and message.qos == 0:
             return
-        buffer.extend(readings)
+        # Rejected and dropped messages queue too, empty, so that acknowledgements keep order.
+        self._buffer.append(_Message(self._generation, message.mid, message.qos, readings))
+        self._readings_in += len(readings)
         self._accepted += len(readings)
         if not self._wakeup.is_set():
             self._wakeup.set()
@@ -328,16 +397,48 @@ class MqttConnector(MqttRole):
         buffer = self._buffer
         popleft = buffer.popleft
         while buffer:
-            batch = [popleft() for _ in range(min(len(buffer), BATCH_MAX))]
+            messages: list[_Message] = []
+            batch: list[Reading] = []
+            while buffer and len(batch) < BATCH_MAX:
+                message = popleft()
+                messages.append(message)
+                batch.extend(message.readings)
+            self._readings_out += len(batch)
+            if batch and not self._deliver(batch):
+                # Stopping with a failing sink: all of it stays unacknowledged.
+                self._readings_out += sum(len(message.readings) for message in buffer)
+                buffer.clear()
+                return
+            self._acknowledge(messages)
+
+    def _deliver(self, batch: list[Reading]) -> bool:
+        """Hand a batch to the sink, retrying with a growing pause; False if stopped first."""
+        pause = RETRY_MIN_S
+        while True:
             try:
                 self._sink(batch)
             except Exception as exc:  # the consumer must outlive a failing sink
                 self._sink_errors += 1
                 self._other_log.warning(
                     "sink_error",
-                    f"telemetry sink failed on {len(batch)} readings, which are "
-                    f"lost: {type(exc).__name__}: {exc}",
+                    f"telemetry sink failed on {len(batch)} readings: {type(exc).__name__}: "
+                    f"{exc}; retrying (they stay unacknowledged, the broker keeps them)",
                     exc_info=exc,
                 )
+                if self._halt.wait(pause):
+                    return False
+                pause = min(pause * 2, RETRY_MAX_S)
             else:
                 self._delivered += len(batch)
+                return True
+
+    def _acknowledge(self, messages: list[_Message]) -> None:
+        """Acknowledge QoS 1 and 2 messages, in order, on the connection they arrived on."""
+        client = self._client
+        if client is None:
+            return
+        for message in messages:
+            if message.qos == 0 or message.generation != self._generation:
+                continue
+            if client.ack(message.mid, message.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._acked += 1

@@ -31,6 +31,8 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/v1/assets", "operator"),
     ("GET", "/v1/assets/P-101", "operator"),
     ("GET", "/v1/alarms", "operator"),
+    ("GET", "/v1/alarms/acks", "operator"),
+    ("POST", "/v1/alarms/abc/ack", "operator"),
     ("GET", "/v1/events", "operator"),
     ("POST", "/v1/workorders", "operator"),
     ("GET", "/v1/workorders", "operator"),
@@ -68,7 +70,8 @@ def test_the_route_table_covers_every_route(server: LiveServer) -> None:
             m,
             p.replace("/v1/documents/jobs/{conversation_id}", "/v1/documents/jobs/{job_id}")
             .replace("/v1/documents/{conversation_id}", "/v1/documents/{document_id}")
-            .replace("/v1/keys/{conversation_id}", "/v1/keys/{key_id}"),
+            .replace("/v1/keys/{conversation_id}", "/v1/keys/{key_id}")
+            .replace("/v1/alarms/{conversation_id}/ack", "/v1/alarms/{event_id}/ack"),
         )
         for m, p in listed
     }

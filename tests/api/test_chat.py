@@ -184,6 +184,7 @@ def test_bad_requests_get_json_errors(server: LiveServer) -> None:
         assert no_route.status_code == 404 and error_of(no_route)["code"] == "not_found"
         wrong_method = client.delete("/v1/ask")
         assert wrong_method.status_code == 405 and error_of(wrong_method)
+        assert wrong_method.headers["allow"] == "POST"
         feedback = client.post("/v1/feedback", json={"turn_id": 999999, "rating": "helpful"})
         assert feedback.status_code == 404 and error_of(feedback)["code"] == "unknown_answer"
         rating = client.post("/v1/feedback", json={"turn_id": 1, "rating": "great"})

@@ -4,11 +4,14 @@ files and path-like names are refused with clear JSON errors and nothing is writ
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.api.conftest import LiveServer, error_of
+from tests.api.conftest import LiveServer, ServerFactory, error_of
+from tests.api.test_telemetry import publish, wait_until
+from tests.connectors.document_bombs import rss_mb, write_docx_bomb, write_pdf
 
 MANUAL = b"""# Cooling tower fan CT-7
 
@@ -102,3 +105,36 @@ def test_bad_uploads_are_refused(server: LiveServer) -> None:
     after = sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []
     assert after == before
     assert not (server.services.data_dir.parent / "x.md").exists()
+
+
+def test_document_bombs_are_refused_and_serve_keeps_answering(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = make_server(api={"max_upload_mb": 8})
+    bomb = write_docx_bomb(tmp_path / "bomb.docx", unpacked_mb=100).read_bytes()
+    pdf = write_pdf(tmp_path / "ten-thousand.pdf", 10_000).read_bytes()
+    uploads = server.services.data_dir / "uploads"
+    before_rss = rss_mb()
+    with server.client("supervisor") as client:
+        for name, content, code, value in (
+            ("bomb.docx", bomb, "zip_bomb", 0.11),
+            ("ten-thousand.pdf", pdf, "too_many_pages", 0.13),
+        ):
+            started = time.monotonic()
+            refused = client.post("/v1/documents", files={"file": (name, content)})
+            assert time.monotonic() - started < 60
+            assert refused.status_code == 413, refused.text
+            error = error_of(refused)
+            assert error["code"] == code and error["message"].startswith(f"{name}: refused")
+            assert not uploads.exists() or not any(uploads.iterdir())  # nothing kept
+
+            status = client.get("/v1/status")
+            assert status.status_code == 200 and status.json()["broker"].startswith("connected")
+            publish(server, "ST-102", "differential_pressure", [value])
+            wait_until(
+                lambda v=value: client.get("/v1/assets/ST-102").json()["tags"][0]["value"] == v,
+                "the reading to arrive after a refused upload",
+            )
+        accepted = client.post("/v1/documents", files={"file": ("ct-7.md", MANUAL)})
+        assert wait_for_job(client, accepted.json()["id"])["status"] == "done"
+    assert rss_mb() - before_rss < 150  # neither the 100 MB of XML nor the pages came here

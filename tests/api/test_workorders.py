@@ -3,6 +3,10 @@ wrong states and unknown ids get JSON errors."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from assistant.api.keys import KeyStore
+from assistant.workorders.model import validate
 from tests.api.conftest import LiveServer, error_of
 
 
@@ -87,3 +91,94 @@ def test_rejections_and_unknowns(server: LiveServer) -> None:
         assert rejected.json()["rejected_by"] == "supervisor-1"
         export = supervisor.post(f"/v1/workorders/{drafted['id']}/export", json={})
         assert export.status_code == 409 and "only an approved" in error_of(export)["message"]
+
+
+def _key_id(server: LiveServer, role: str) -> str:
+    key = KeyStore(server.services.db).check(server.keys[role])
+    assert key is not None
+    return key.id
+
+
+def _stored_draft(server: LiveServer, suffix: str, **fields: Any) -> str:
+    """Store a draft as an operator key's draft from a hihi alarm would be (floor high)."""
+    order = validate(
+        {
+            "id": f"WO-20261202-api{suffix}",
+            "asset": "P-101",
+            "title": "Check P-101 bearing vibration",
+            "problem": "Bearing vibration on P-101 is above its hihi limit.",
+            "suspected_cause": "Bearing wear.",
+            "priority_floor": "high",
+            "priority": "high",
+            "priority_reason": "HIHI alarm on vibration.",
+            "steps": ["Isolate and lock out P-101", "Check the bearing"],
+            "created_by": "operator-1",
+            "created_key_id": _key_id(server, "operator"),
+            "created_key_name": "operator-1",
+            "created_at": "2026-12-02T05:00:00+00:00",
+            **fields,
+        }
+    )
+    return server.services.workorders.create(order).id
+
+
+def test_a_supervisors_name_on_an_operator_key_is_recorded_and_grants_nothing(
+    server: LiveServer,
+) -> None:
+    isolated = {"energy_isolation_required": True, "isolation_points": ["MCC-1 cubicle 4B"]}
+    wid = _stored_draft(server, "spoof", safety=isolated)
+    operator_id = _key_id(server, "operator")
+    with server.client("operator") as operator, server.client("supervisor") as supervisor:
+        spoof = {"by": "supervisor-1"}
+        edited = operator.patch(
+            f"/v1/workorders/{wid}", json={"field": "title", "value": "Bearing check", **spoof}
+        )
+        assert edited.status_code == 200, edited.text
+        [edit] = edited.json()["history"]
+        assert (edit["by"], edit["key_id"], edit["key_name"]) == (
+            "supervisor-1",
+            operator_id,
+            "operator-1",
+        )
+        row = server.services.db.query_one(
+            "SELECT by_name, key_id, key_name FROM work_order_edits WHERE work_order_id = ?",
+            (wid,),
+        )
+        assert row is not None and tuple(row) == ("supervisor-1", operator_id, "operator-1")
+
+        approve = operator.post(f"/v1/workorders/{wid}/approve", json=spoof)
+        assert approve.status_code == 403 and error_of(approve)["code"] == "forbidden"
+        safety = operator.patch(
+            f"/v1/workorders/{wid}",
+            json={"field": "safety.energy_isolation_required", "value": False, **spoof},
+        )
+        assert safety.status_code == 403
+        assert "needs the supervisor role" in error_of(safety)["message"]
+        assert server.services.workorders.get(wid).safety.energy_isolation_required
+        permits = supervisor.patch(
+            f"/v1/workorders/{wid}", json={"field": "safety.permits", "value": ["Hot work"]}
+        )
+        assert permits.status_code == 200 and permits.json()["safety"]["permits"] == ["Hot work"]
+        assert permits.json()["history"][-1]["key_id"] == _key_id(server, "supervisor")
+
+        lowered = operator.patch(
+            f"/v1/workorders/{wid}", json={"field": "priority", "value": "low"}
+        )
+        assert lowered.status_code == 422 and error_of(lowered)["code"] == "invalid_value"
+        assert "'low' is below 'high'" in error_of(lowered)["message"]
+
+        approved = supervisor.post(f"/v1/workorders/{wid}/approve", json={})
+        assert approved.status_code == 200 and approved.json()["approved_by"] == "supervisor-1"
+
+
+def test_a_supervisor_does_not_approve_their_own_draft(server: LiveServer) -> None:
+    with server.client("supervisor") as supervisor, server.client("admin") as admin:
+        drafted = supervisor.post("/v1/workorders", json={"asset": "C-3", "by": "sam"})
+        assert drafted.status_code == 201, drafted.text
+        order = drafted.json()
+        assert order["created_key_id"] == _key_id(server, "supervisor")
+        assert order["created_key_name"] == "supervisor-1" and order["created_by"] == "sam"
+        own = supervisor.post(f"/v1/workorders/{order['id']}/approve", json={"by": "not sam"})
+        assert own.status_code == 403 and "allow_self_approval" in error_of(own)["message"]
+        other = admin.post(f"/v1/workorders/{order['id']}/approve", json={})
+        assert other.status_code == 200 and other.json()["approved_by"] == "admin-1"

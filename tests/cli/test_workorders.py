@@ -8,6 +8,9 @@ import json
 import shutil
 from pathlib import Path
 
+from assistant.services import build_services
+from assistant.settings import default_operator, load_settings
+from assistant.workorders.model import validate
 from tests.cli.test_cli import run
 from tests.conftest import SAMPLE_PLANT
 
@@ -77,3 +80,48 @@ def test_bad_input_is_one_line(plant_template: Path, tmp_path: Path) -> None:
     assert "no alarm event 'nope'" in alarm.stderr
     missing = run("workorders", "reject", "WO-none", "--by", "x", "--reason", "y", data_dir=data)
     assert missing.returncode == 9 and "no work order 'WO-none'" in missing.stderr
+
+
+def _stored_draft(data: Path, created_by: str) -> str:
+    """Store a draft in a data dir's journal as the CLI's draft would record it."""
+    services = build_services(load_settings(None, {"data_dir": data}))
+    try:
+        order = validate(
+            {
+                "id": "WO-20261202-cli1",
+                "asset": "C-3",
+                "title": "Change the C-3 oil",
+                "problem": "The C-3 oil is due for a change.",
+                "suspected_cause": "Service interval.",
+                "priority": "low",
+                "priority_reason": "Routine.",
+                "steps": ["Drain the oil", "Refill with fresh oil"],
+                "created_by": created_by,
+                "created_key_id": f"cli:{default_operator()}",
+                "created_at": "2026-12-02T05:00:00+00:00",
+            }
+        )
+        return services.workorders.create(order).id
+    finally:
+        services.close()
+
+
+def test_the_command_line_records_itself_and_refuses_self_approval(tmp_path: Path) -> None:
+    data = tmp_path / "self"
+    wid = _stored_draft(data, "Ann")
+    edit = ("workorders", "edit", wid, "--field", "safety.permits", "--value", "Hot work")
+    assert run(*edit, "--by", "Bob", data_dir=data).returncode == 0
+    own = run("workorders", "approve", wid, "--by", " ann ", data_dir=data)
+    assert own.returncode == 9 and "drafted by Ann" in own.stderr
+    assert "allow_self_approval" in own.stderr and len(own.stderr.strip().splitlines()) == 1
+    allowed = {"SHIFTMATE_WORKORDERS__ALLOW_SELF_APPROVAL": "true"}
+    approved = run("workorders", "approve", wid, "--by", "Ann", data_dir=data, env=allowed)
+    assert approved.returncode == 0, approved.stderr
+    final = json.loads(run("workorders", "show", wid, "--json", data_dir=data).stdout)
+    vouched = f"cli:{default_operator()}"
+    assert [(h["field"], h["by"], h["key_id"], h["key_name"]) for h in final["history"]] == [
+        ("safety.permits", "Bob", vouched, None),
+        ("status", "Ann", vouched, None),
+    ]
+    shown = run("workorders", "show", wid, data_dir=data).stdout
+    assert f"Bob [{vouched}]: safety.permits" in shown

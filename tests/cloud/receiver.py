@@ -5,7 +5,8 @@ with CloudReceiver(tmp_path / "cloud", tokens={"site-a": "tok"}) as receiver:
     receiver.stop()         # down: uploads fail, backlogs grow
     receiver.start()        # up again on the same port and store
     receiver.records()      # what it stored, once per key
-    receiver.raw_bodies()   # every request body exactly as received (keep_raw)
+    receiver.raw_bodies()   # every accepted body, uncompressed, token masked (keep_raw)
+    receiver.health()       # GET /v1/health with the health token
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any, Self
 
 import httpx
 
-from assistant.cloud.store import CloudStore, StoredRecord
+from assistant.cloud.store import CloudStore, DeadLetter, StoredRecord
 from tests.brokers import HOST, free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+HEALTH_TOKEN = "health-token-0123456789"
 
 
 def toml_value(value: Any) -> str:
@@ -83,11 +85,19 @@ class CloudReceiver:
         *,
         mqtt: Mapping[str, Any] | None = None,
         keep_raw: bool = True,
+        health_token: str = HEALTH_TOKEN,
+        **cloud_options: Any,
     ) -> None:
         self.directory = directory
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        cloud: dict[str, Any] = {"tokens": dict(tokens), "keep_raw": keep_raw}
+        self.health_token = health_token
+        cloud: dict[str, Any] = {
+            "tokens": dict(tokens),
+            "keep_raw": keep_raw,
+            "health_token": health_token,
+            **cloud_options,
+        }
         sections: dict[str, Mapping[str, Any]] = {"cloud": cloud}
         if mqtt is not None:
             sections["cloud.mqtt"] = mqtt
@@ -109,12 +119,23 @@ class CloudReceiver:
             if self._process.poll() is not None:
                 raise RuntimeError(f"cloud serve exited: {self.log()}")
             try:
-                httpx.get(f"{self.url}/v1/health", timeout=1.0, trust_env=False)
+                httpx.get(
+                    f"{self.url}/v1/health", headers=self._auth(), timeout=1.0, trust_env=False
+                )
                 return self
             except httpx.HTTPError:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"cloud serve did not answer within {timeout} s: {self.log()}")
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.health_token}"}
+
+    @property
+    def pid(self) -> int:
+        """Return the running receiver's process id."""
+        assert self._process is not None, "the receiver is not running"
+        return self._process.pid
 
     def stop(self) -> None:
         """Stop the receiver (SIGTERM, then SIGKILL) and wait for it."""
@@ -152,7 +173,9 @@ class CloudReceiver:
 
     def health(self) -> dict[str, Any]:
         """Return the receiver's health document (counters and records per site)."""
-        response = httpx.get(f"{self.url}/v1/health", timeout=5.0, trust_env=False)
+        response = httpx.get(
+            f"{self.url}/v1/health", headers=self._auth(), timeout=5.0, trust_env=False
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
@@ -174,8 +197,16 @@ class CloudReceiver:
         finally:
             store.close()
 
+    def dead_letters(self) -> list[DeadLetter]:
+        """Return the bodies the receiver refused and kept (read from its store on disk)."""
+        store = CloudStore(self.data_dir / "cloud")
+        try:
+            return store.dead_letters()
+        finally:
+            store.close()
+
     def raw_bodies(self) -> list[bytes]:
-        """Return every request body the receiver got, decompressed when gzipped."""
+        """Return every body the receiver kept raw, decompressed when gzipped."""
         bodies = []
         for path in sorted((self.data_dir / "cloud" / "raw").rglob("*.bin")):
             data = path.read_bytes()

@@ -14,7 +14,13 @@ from reportlab.pdfgen import canvas
 
 from assistant.domain import LoadedDocument, TextBlock
 from assistant.errors import DocumentError
-from connectors.documents import SUPPORTED_SUFFIXES, load_document
+from connectors.documents import (
+    SUPPORTED_SUFFIXES,
+    DocumentLimits,
+    check_document,
+    load_document,
+)
+from tests.connectors.document_bombs import write_docx_bomb, write_pdf
 
 LIMIT = 1_000_000
 OSHA = (
@@ -604,3 +610,62 @@ def test_osha_keeps_every_line_of_the_source(osha: LoadedDocument) -> None:
     text = " ".join(" ".join(block.text.split()) for block in osha.blocks)
     for line in OSHA.read_text(encoding="utf-8").splitlines()[1:]:
         assert " ".join(line.split()) in text
+
+
+# Document bombs: refused from the container's tables, before any content is parsed
+
+
+def _refusal(path: Path, limits: DocumentLimits | None = None) -> DocumentError:
+    with pytest.raises(DocumentError) as caught:
+        check_document(path, 50 << 20, limits)
+    with pytest.raises(DocumentError) as loading:
+        load_document(path, 50 << 20, limits)
+    assert (loading.value.code, loading.value.reason) == (caught.value.code, caught.value.reason)
+    return caught.value
+
+
+def test_a_docx_bomb_is_refused_by_its_packing_ratio(tmp_path: Path) -> None:
+    bomb = write_docx_bomb(tmp_path / "bomb.docx", unpacked_mb=20)
+    assert bomb.stat().st_size < 200_000  # 20 MB of XML in well under 1 %
+    refused = _refusal(bomb)
+    assert refused.code == "zip_bomb"
+    assert "word/document.xml" in refused.reason
+    assert "knowledge.max_compression_ratio" in refused.reason
+
+
+def test_a_docx_that_unpacks_too_large_is_refused(tmp_path: Path) -> None:
+    bomb = write_docx_bomb(tmp_path / "bomb.docx", unpacked_mb=20)
+    refused = _refusal(bomb, DocumentLimits(max_unpacked_bytes=10 << 20, max_ratio=1e6))
+    assert refused.code == "too_large_unpacked"
+    assert "10.0 MB" in refused.reason and "knowledge.max_uncompressed_mb" in refused.reason
+
+
+def test_an_ordinary_docx_passes_the_bomb_checks(tmp_path: Path) -> None:
+    path = tmp_path / "manual.docx"
+    document = docx.Document()
+    for n in range(2000):  # about 1.5 MB of repetitive XML: packs well, but not like a bomb
+        document.add_paragraph(f"Step {n}: check the seal of pump P-{n % 9} for leaks.")
+    document.save(str(path))
+    check_document(path, LIMIT * 10)
+    loaded = load_document(path, LIMIT * 10)
+    assert "Step 1999" in loaded.blocks[-1].text
+
+
+def test_a_pdf_over_the_page_limit_is_refused_from_its_page_tree(tmp_path: Path) -> None:
+    pdf = write_pdf(tmp_path / "ten-thousand.pdf", 10_000)
+    refused = _refusal(pdf)
+    assert refused.code == "too_many_pages"
+    assert refused.reason == "refused: 10000 pages, limit is 2000 (knowledge.max_pages)"
+    check_document(pdf, 50 << 20, DocumentLimits(max_pages=10_000))
+
+
+def test_a_pdf_that_under_declares_its_pages_is_counted(tmp_path: Path) -> None:
+    pdf = write_pdf(tmp_path / "liar.pdf", 3000, declared=1)
+    assert _refusal(pdf).reason.startswith("refused: 3000 pages")
+
+
+def test_a_pdf_within_the_page_limit_loads_every_page(tmp_path: Path) -> None:
+    pdf = write_pdf(tmp_path / "short.pdf", 5)
+    loaded = load_document(pdf, LIMIT, DocumentLimits(max_pages=5))
+    assert [b.page for b in loaded.blocks] == [1, 2, 3, 4, 5]
+    assert "Page 5: check pump P-5." in loaded.blocks[-1].text

@@ -1,5 +1,6 @@
 """The MQTT uplink through a second real Mosquitto (the cloud broker, TLS with client
-certificates) to the real receiver's subscriber: store and forward, exactly once."""
+certificates) to the real receiver's subscriber: store and forward, exactly once, and a batch
+delivered only when the receiver's answer arrives, not on the broker's PUBACK."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_records_go_through_the_cloud_broker_once_with_tls_client_certs(
 
     sync = sync_settings(
         None, transport="mqtt", mqtt={**common, "client_id": "site-a-uplink"}, idle_s=1e9,
-        batch_records=4,
+        batch_records=4, ack_timeout_s=2.0,
     )  # fmt: skip
     site = make_services("site", sync=sync)
     seeded = seed(site, 10, turns_each=2)
@@ -86,13 +87,22 @@ def test_records_go_through_the_cloud_broker_once_with_tls_client_certs(
     assert site.outbox.status().backlog == len(expected)
     _wait_for(receiver, lambda h: _stored(h) == 4, "the first batch did not arrive")
 
-    # the receiver goes away; the broker keeps its session and queues what the site sends
+    # the receiver goes away: the broker takes the next batch (PUBACK) and holds it for the
+    # receiver's session, but nobody answers, so nothing counts as delivered
     receiver.stop()
-    sent = site.sync.send()
-    assert (sent.error, sent.backlog, sent.sent) == (None, 0, len(expected))
+    down = site.sync.send()
+    assert down.error is not None and "did not acknowledge it within 2 s" in down.error
+    assert (down.sent, down.backlog) == (0, len(expected))
+    assert site.outbox.status().sent == 0
     receiver.start()
+    # the receiver stores the held batch (4 duplicates) and answers; the site's session holds
+    # that answer, and the next send takes it instead of publishing the batch a third time
+    _wait_for(receiver, lambda h: h["duplicates"] == 4, "the held batch was not de-duplicated")
+    sent = site.sync.send()
+    assert (sent.error, sent.backlog) == (None, 0)
+    assert site.outbox.status().sent == len(expected)
     _wait_for(receiver, lambda h: _stored(h) == len(expected), "the queued batches never arrived")
-    _wait_for(receiver, lambda h: h["duplicates"] == 4, "the re-sent batch was not de-duplicated")
+    assert receiver.health()["duplicates"] == 4
 
     stored = [r.key for r in receiver.records()]
     assert sorted(stored) == sorted(expected)

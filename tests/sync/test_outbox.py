@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from assistant.db import Database
+from assistant.errors import SyncError
 from assistant.settings import SyncSettings
-from assistant.sync.outbox import Item, Outbox
+from assistant.sync.outbox import SCHEMA, Item, Outbox
 from assistant.sync.uploader import backoff_delay
 
 
@@ -91,3 +93,45 @@ def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
         delays = [backoff_delay(settings, failures, rng) for _ in range(200)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 100  # jittered, not a fixed delay
+
+
+def test_a_version_1_outbox_is_migrated_with_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    old = Database(path, migrations=SCHEMA[:1], error=SyncError, name="outbox")
+    with old.transaction() as conn:
+        conn.execute(
+            "INSERT INTO records (key, kind, priority, body, size, created_at)"
+            " VALUES ('old', 'feedback', 0, '{}', 2, 1.0)"
+        )
+    assert old.schema_version == 1
+    old.close()
+    outbox = Outbox(path)
+    assert outbox._db.schema_version == SCHEMA[-1][0] == 2
+    assert outbox.keys() == ["old"]
+    assert outbox.status().quarantined == 0
+    outbox.close()
+
+
+def test_quarantine_moves_records_with_the_reason_and_clears_the_backoff(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    outbox.put([_item("a"), _item("b"), _item("c", "summary")])
+    ids = {r.key: r.id for r in outbox.batch(10, 10**6)}
+    outbox.fail(list(ids.values()), "receiver down", 999.0)
+    moved = outbox.quarantine([ids["a"], ids["c"]], status=400, reason="invalid", detail="bad")
+    assert moved == 2
+    assert outbox.keys() == ["b"]
+    status = outbox.status()
+    assert (status.backlog, status.quarantined, status.failures) == (1, 2, 0)
+    assert status.next_attempt_at is None
+    assert status.quarantine_reasons == {"invalid": 2}
+    assert [q["key"] for q in outbox.quarantined()] == ["a", "c"]
+    assert outbox.counters()["quarantined_summary"] == 1
+    assert outbox.quarantine([ids["a"]], status=400, reason="invalid", detail="again") == 0
+    assert outbox.put([_item("a")]).duplicates == 1  # never queued again
+    outbox.close()
+    reopened = Outbox(path)
+    assert reopened.status().quarantine_reasons == {"invalid": 2}
+    reopened.close()

@@ -74,7 +74,17 @@ def test_records_are_redacted_in_every_nested_string(redactor: Redactor) -> None
         "telemetry": [{"value": 0.364, "text": "seen from [IP]"}],
         "ok": True,
     }
-    assert report.as_dict() == {"email": 0, "badge": 0, "ip": 1, "phone": 1, "name": 1}
+    assert report.as_dict() == {
+        "email": 0,
+        "badge": 0,
+        "national_id": 0,
+        "iban": 0,
+        "ip": 1,
+        "phone": 1,
+        "digits": 0,
+        "address": 0,
+        "name": 1,
+    }
 
 
 def test_roster_file_and_custom_badge_pattern(tmp_path: Path) -> None:

@@ -88,10 +88,16 @@ def tui_services(make_services: ServicesFactory, plant_template: Path, tmp_path:
     return make_services("tui", plant={"file": PLANT_FILE})
 
 
-def make_app(services: Services, *, frozen: bool = True, refresh_s: float = 0.5) -> ShiftmateApp:
+def make_app(
+    services: Services,
+    *,
+    frozen: bool = True,
+    refresh_s: float = 0.5,
+    operator: str = OPERATOR,
+) -> ShiftmateApp:
     """Return the app over local services (with the clock frozen at T0 when asked)."""
     backend = LocalBackend(services, clock=(lambda: T0) if frozen else time.time)
-    return ShiftmateApp(backend, operator=OPERATOR, refresh_s=refresh_s)
+    return ShiftmateApp(backend, operator=operator, refresh_s=refresh_s)
 
 
 def main_screen(app: ShiftmateApp) -> MainScreen:

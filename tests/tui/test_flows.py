@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
@@ -136,14 +137,23 @@ async def test_alarm_opens_drafts_a_work_order_and_it_is_approved(tui_services: 
         order = app.screen.order
         assert order.asset == "ST-101" and order.alarm_id == event.id
         assert order.created_by == OPERATOR and order.status == "draft"
-        assert event.id in main(app).acknowledged
+        assert event.id in main(app).acks  # drafting from it acknowledged it, on record
+        ack = tui_services.alarm_acks.get(event.id)
+        assert ack is not None and (ack.by, ack.via) == (OPERATOR, "tui")
+        await pilot.press("p")  # the one who drafted it may not approve it
+        await settle(pilot)
+        assert tui_services.workorders.get(order.id).status == "draft"
+        assert "new" not in text(main(app).query_one(StatusBar))
+    reviewer = make_app(tui_services, operator="Sam Reviewer")
+    async with reviewer.run_test() as pilot:
+        await settle(pilot)
+        await pilot.press("f5")
+        main(reviewer).query_one(WorkOrdersPane).select(order.id)
         await pilot.press("p")
         await settle(pilot)
         approved = tui_services.workorders.get(order.id)
-        assert approved.status == "approved" and approved.approved_by == OPERATOR
-        pane = main(app).query_one(WorkOrdersPane)
-        assert pane.orders[order.id].status == "approved"
-        assert "new" not in text(main(app).query_one(StatusBar))
+        assert approved.status == "approved" and approved.approved_by == "Sam Reviewer"
+        assert main(reviewer).query_one(WorkOrdersPane).orders[order.id].status == "approved"
 
 
 async def test_acknowledge_keeps_the_alarm_but_not_as_new(tui_services: Services) -> None:
@@ -153,10 +163,46 @@ async def test_acknowledge_keeps_the_alarm_but_not_as_new(tui_services: Services
     async with app.run_test() as pilot:
         await settle(pilot)
         await pilot.press("f4", "a")
-        assert main(app).acknowledged == {event.id}
+        await settle(pilot)
+        recorded = tui_services.alarm_acks.get(event.id)
+        assert recorded is not None and (recorded.by, recorded.via) == (OPERATOR, "tui")
+        assert main(app).acks == {event.id: recorded}
         assert "alarms 1" in text(main(app).query_one(StatusBar))
         assert "new" not in text(main(app).query_one(StatusBar))
         assert list(main(app).query_one(AlarmsPane).events) == [event.id]
+        await pilot.press("a")  # again: the first record stands
+        await settle(pilot)
+        assert tui_services.alarm_acks.get(event.id) == recorded
+
+
+async def test_an_ack_made_elsewhere_shows_and_the_alarm_names_who(tui_services: Services) -> None:
+    feed_plant(tui_services)
+    event = plant_event(tui_services)
+    app = make_app(tui_services, refresh_s=0.2)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        assert "(1 new)" in text(main(app).query_one(StatusBar))
+        table = main(app).query_one("#alarm-table", DataTable)
+        assert str(table.get_cell_at(Coordinate(0, 0))) == "NEW"
+        # the CLI (or the API, or another terminal) acknowledges it in the same journal
+        elsewhere = tui_services.alarm_acks.acknowledge(event.id, "night shift", via="cli").ack
+        deadline = time.monotonic() + 10
+        while event.id not in main(app).acks:
+            assert time.monotonic() < deadline, "the terminal never showed the ack"
+            await pilot.pause(0.1)
+            await settle(pilot)
+        assert main(app).acks[event.id] == elsewhere
+        assert "new" not in text(main(app).query_one(StatusBar))
+        assert str(table.get_cell_at(Coordinate(0, 0))) == "ack"
+        await pilot.press("enter")
+        assert isinstance(app.screen, AlarmScreen)
+        note = " ".join(text(s) for s in app.screen.query(".note").results(Static))
+        assert "acknowledged by night shift at" in note
+        await pilot.press("a")  # acknowledging again keeps the first record, and says whose
+        await settle(pilot)
+        assert tui_services.alarm_acks.get(event.id) == elsewhere
+        assert isinstance(app.screen, MainScreen)
 
 
 async def test_work_order_edit_reject_approve_export_by_keys(tui_services: Services) -> None:

@@ -117,6 +117,27 @@ async def test_the_terminal_over_the_api(served: Served) -> None:
         backend.close()
 
 
+@pytest.mark.anyio
+async def test_an_ack_from_the_terminal_over_the_api_is_recorded_with_its_key(
+    served: Served,
+) -> None:
+    backend = HttpBackend(served.url, served.key)
+    event = plant_event(served.services)
+    app = ShiftmateApp(backend, operator=OPERATOR, refresh_s=0.5)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            await pilot.press("f4", "a")
+            await settle(pilot)
+            ack = served.services.alarm_acks.get(event.id)
+            assert ack is not None
+            assert (ack.by, ack.via, ack.key_name) == (OPERATOR, "api", "terminal")
+            assert app.main.acks == {event.id: ack}
+            assert "new" not in str(app.main.query_one(StatusBar).render())
+    finally:
+        backend.close()
+
+
 @pytest.mark.parametrize(
     "question",
     ["How do I clean strainer ST-101?", "What is the unload pressure of compressor C-3?"],

@@ -1,4 +1,5 @@
-"""One alarm opened: what was raised, the values behind it; acknowledge it or draft from it."""
+"""One alarm opened: what was raised, the values behind it and who acknowledged it; acknowledge
+it (recorded in the journal) or draft from it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from assistant.domain import TelemetryEvent
+from assistant.telemetry.acks import AlarmAck
 from tui.format import clock, number
 
 AlarmChoice = Literal["acknowledge", "draft"]
@@ -25,10 +27,10 @@ class AlarmScreen(ModalScreen[AlarmChoice | None]):
         Binding("escape,q", "dismiss", "Close"),
     ]
 
-    def __init__(self, event: TelemetryEvent, acknowledged: bool) -> None:
+    def __init__(self, event: TelemetryEvent, ack: AlarmAck | None) -> None:
         super().__init__()
         self.event = event
-        self.acknowledged = acknowledged
+        self.ack = ack
 
     def compose(self) -> ComposeResult:
         """Lay out the alarm and the two actions."""
@@ -43,7 +45,11 @@ class AlarmScreen(ModalScreen[AlarmChoice | None]):
             yield Static(e.message, markup=False)
             yield Static(
                 f"at {clock(e.ts)} UTC · values: {values} · "
-                + ("acknowledged" if self.acknowledged else "NEW, not acknowledged"),
+                + (
+                    f"acknowledged by {self.ack.by} at {clock(self.ack.ts)} UTC"
+                    if self.ack is not None
+                    else "NEW, not acknowledged"
+                ),
                 classes="note",
                 markup=False,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from textual import on
@@ -13,6 +14,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from assistant.domain import TelemetryEvent
+from assistant.telemetry.acks import AlarmAck
 from tui.format import clock, event_level
 
 
@@ -27,7 +29,7 @@ class AlarmsPane(Vertical):
 
     @dataclass
     class Acknowledge(Message):
-        """The operator acknowledged an alarm."""
+        """The operator acknowledged an alarm (to be recorded in the journal)."""
 
         event_id: str
 
@@ -60,8 +62,12 @@ class AlarmsPane(Vertical):
         table.add_column("Message", key="message", width=60)
         yield table
 
-    def show(self, events: list[TelemetryEvent], acknowledged: set[str]) -> None:
-        """Redraw the active alarms, newest first, keeping the cursor on the same alarm."""
+    def show(self, events: list[TelemetryEvent], acknowledged: Mapping[str, AlarmAck]) -> None:
+        """Redraw the active alarms, newest first, keeping the cursor on the same alarm.
+
+        ``acknowledged`` holds the journal's acknowledgements by event id, made in this
+        terminal or anywhere else (the CLI, the API, another terminal).
+        """
         table = self.query_one("#alarm-table", DataTable)
         ordered = sorted(events, key=lambda e: e.ts, reverse=True)
         ids = [e.id for e in ordered]
@@ -88,7 +94,7 @@ class AlarmsPane(Vertical):
         if current is not None and current.id in self.events:
             table.move_cursor(row=ids.index(current.id))
 
-    def _ack_changed(self, acknowledged: set[str]) -> bool:
+    def _ack_changed(self, acknowledged: Mapping[str, AlarmAck]) -> bool:
         return {i for i in self.events if i in acknowledged} != self._acked
 
     def selected(self) -> TelemetryEvent | None:

@@ -1,7 +1,9 @@
 """Document uploads (multipart, checked for type, size and name), listing and removal.
 
 Uploads are saved under ``<data_dir>/uploads`` and ingested in the background, one at a time;
-the answer is a job to poll.
+the answer is a job to poll. Before it is accepted, an upload's container is checked in a
+limited child process (a DOCX's unpacked size and packing ratio, a PDF's page count): one over
+a limit is refused at once with 413 and the limit's code, and is not kept.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, UploadFile
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from assistant.api.auth import Operator, State, Supervisor
 from assistant.api.errors import ApiError, responses
 from assistant.api.state import ApiState
+from assistant.errors import DocumentError
 
 router = APIRouter(tags=["documents"], responses=responses(400, 401, 403, 422, 500))
 
@@ -56,6 +60,7 @@ class JobOut(BaseModel):
     outcome: str | None
     chunks: int
     error: str | None
+    error_code: str | None
     created: float
     finished: float | None
 
@@ -117,7 +122,8 @@ async def upload(file: UploadFile, request: Request, state: State, key: Supervis
     folder = upload_dir(state)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
-    partial = folder / f".{uuid.uuid4().hex}.part"
+    # hidden (skipped by folder ingestion), with the upload's suffix so it can be checked
+    partial = folder / f".{uuid.uuid4().hex}.part{Path(name).suffix.lower()}"
     size = 0
     try:
         with partial.open("wb") as out:
@@ -131,12 +137,25 @@ async def upload(file: UploadFile, request: Request, state: State, key: Supervis
                         "(api.max_upload_mb)",
                     )
                 out.write(chunk)
+        await run_in_threadpool(refuse_bombs, state, partial, name)
         os.replace(partial, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
     job = state.ingestion.submit(name, target.resolve(), size)
     return job.as_json()
+
+
+def refuse_bombs(state: ApiState, path: Path, name: str) -> None:
+    """Raise 413 when a saved upload is over a size, page or unpacking limit.
+
+    A file that is merely unreadable is accepted: its ingestion job fails and says why.
+    """
+    try:
+        state.services.ingestor.check(path)
+    except DocumentError as exc:
+        if exc.code:
+            raise ApiError(413, exc.code, f"{name}: {exc.reason}") from exc
 
 
 @router.get("/v1/documents", response_model=DocumentList)

@@ -1,5 +1,6 @@
-"""Live telemetry: assets, an asset's current values and recent window, alarms, and the
-``/v1/events`` stream of alarm, anomaly and stale events (server-sent events)."""
+"""Live telemetry: assets, an asset's current values and recent window, alarms and their
+acknowledgements, and the ``/v1/events`` stream of alarm, anomaly and stale events
+(server-sent events)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Body, Header, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api import sse
 from assistant.api.auth import Operator, State
@@ -19,6 +21,9 @@ from assistant.api.state import ApiState
 from assistant.domain import TelemetryEvent
 from assistant.plant import AssetSpec
 from assistant.schema.telemetry import (
+    AckList,
+    AckOut,
+    AlarmOut,
     AlarmsOut,
     AssetList,
     AssetOut,
@@ -26,10 +31,13 @@ from assistant.schema.telemetry import (
     EventOut,
     TagOut,
 )
+from assistant.telemetry.acks import MAX_NAME, AckError, UnknownAlarmError
 
 router = APIRouter(tags=["telemetry"], responses=responses(400, 401, 403, 422, 500))
 
 OK_STATES = ("normal", "no data")
+MAX_LOOKUP = 500
+"""The most event ids one ``/v1/alarms/acks`` request looks up."""
 
 
 SEVERITY = ("normal", "no data", "stopped", "outside normal", "stale", "lo", "hi", "lolo", "hihi")
@@ -120,10 +128,75 @@ def alarms(
         else:
             active = live.store.active_events()
     history = state.services.alarm_history.recent(limit, asset)
+    acks = state.services.alarm_acks.for_events([e.id for e in (*active, *history)])
     return AlarmsOut(
-        active=[EventOut.from_domain(e) for e in reversed(active)],
-        history=[EventOut.from_domain(e) for e in history],
+        active=[AlarmOut.with_ack(e, acks.get(e.id)) for e in reversed(active)],
+        history=[AlarmOut.with_ack(e, acks.get(e.id)) for e in history],
     )
+
+
+class AckRequest(BaseModel):
+    """Who acknowledges (default: the API key's name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str | None = Field(
+        None, max_length=MAX_NAME, pattern=r"\S", description="Default: the key's name"
+    )
+
+
+@router.post(
+    "/v1/alarms/{event_id}/ack",
+    response_model=AckOut,
+    status_code=201,
+    responses={
+        200: {"model": AckOut, "description": "Already acknowledged: the first record"},
+        **responses(404, 409),
+    },
+)
+def acknowledge(
+    event_id: Annotated[str, Path(max_length=200)],
+    state: State,
+    key: Operator,
+    response: Response,
+    body: Annotated[AckRequest | None, Body()] = None,
+) -> AckOut:
+    """Acknowledge a raised alarm event (recorded with who, when and the key); idempotent."""
+    by = body.by if body is not None and body.by is not None else key.name
+    try:
+        result = state.services.alarm_acks.acknowledge(
+            event_id, by, via="api", key_id=key.id, key_name=key.name
+        )
+    except UnknownAlarmError as exc:
+        raise ApiError(404, "unknown_alarm", str(exc)) from exc
+    except AckError as exc:
+        raise ApiError(409, "not_acknowledgeable", str(exc)) from exc
+    if not result.created:
+        response.status_code = 200
+    return AckOut.from_domain(result.ack)
+
+
+@router.get("/v1/alarms/acks", response_model=AckList)
+def acknowledgements(
+    state: State,
+    key: Operator,
+    event_ids: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_LOOKUP * 16,
+            description=f"Comma-separated event ids, at most {MAX_LOOKUP}",
+        ),
+    ],
+) -> AckList:
+    """Return the acknowledgements of those of these events that are acknowledged."""
+    ids = list(dict.fromkeys(i.strip() for i in event_ids.split(",") if i.strip()))
+    if len(ids) > MAX_LOOKUP:
+        raise ApiError(
+            422, "invalid_request", f"{len(ids)} event ids asked for; at most {MAX_LOOKUP}"
+        )
+    acks = state.services.alarm_acks.for_events(ids)
+    return AckList(acks=[AckOut.from_domain(acks[i]) for i in ids if i in acks])
 
 
 def _replay(state: ApiState, last_id: str | None) -> list[TelemetryEvent]:

@@ -1,7 +1,9 @@
 """Work orders: draft (through the model's queue), list, get, edit, approve, reject, export.
 
-Operators draft and edit drafts; approving, rejecting and exporting need a supervisor key.
-``by`` defaults to the API key's name.
+Operators draft and edit drafts; editing a ``safety.*`` field, approving, rejecting and
+exporting need a supervisor key, and a supervisor does not approve a draft their own key
+created (unless ``workorders.allow_self_approval``). ``by`` is free text (default: the key's
+name); the audit records the key's id and name beside it, and only the key's role counts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from assistant.api.state import ApiState
 from assistant.api.streaming import result_unless_disconnected
 from assistant.errors import WorkOrderError
 from assistant.schema.workorders import ExportOut, WorkOrderList, WorkOrderOut
+from assistant.workorders.actor import Actor, NotPermitted, api_actor
 from assistant.workorders.model import MAX_NAME, MAX_PROBLEM, MAX_REASON, WorkOrder
 
 router = APIRouter(tags=["work orders"], responses=responses(400, 401, 403, 422, 500))
@@ -102,8 +105,13 @@ class ExportRequest(_Body):
     mqtt: bool = False
 
 
-def _by(given: str | None, key: ApiKey) -> str:
-    return given if given is not None and given.strip() else key.name
+def _by(given: str | None, key: ApiKey) -> Actor:
+    """Return who acts: the free-text name given (default: the key's name) and the key."""
+    return api_actor(given, key.id, key.name, key.role)
+
+
+def _forbidden(exc: NotPermitted) -> ApiError:
+    return ApiError(403, "forbidden", str(exc))
 
 
 def _require(state: ApiState, order_id: str) -> WorkOrder:
@@ -167,6 +175,12 @@ def workorder(order_id: str, state: State, key: Operator) -> WorkOrderOut:
 def edit(order_id: str, body: EditRequest, state: State, key: Operator) -> WorkOrderOut:
     """Change one field of a draft; the change is validated and recorded with who and when."""
     order = _require(state, order_id)
+    if body.field.startswith("safety.") and not key.allows("supervisor"):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"changing {body.field} needs the supervisor role; the key '{key.name}' is {key.role}",
+        )
     if order.status != "draft":
         raise ApiError(
             409,
@@ -175,6 +189,8 @@ def edit(order_id: str, body: EditRequest, state: State, key: Operator) -> WorkO
         )
     try:
         order = state.services.workorders.edit(order_id, body.field, body.value, _by(body.by, key))
+    except NotPermitted as exc:
+        raise _forbidden(exc) from exc
     except WorkOrderError as exc:
         raise ApiError(422, "invalid_value", str(exc)) from exc
     return WorkOrderOut.from_domain(order)
@@ -186,9 +202,13 @@ def edit(order_id: str, body: EditRequest, state: State, key: Operator) -> WorkO
     responses=responses(404, 409),
 )
 def approve(order_id: str, body: ByRequest, state: State, key: Supervisor) -> WorkOrderOut:
-    """Approve a draft."""
+    """Approve a draft (not one this key created, unless workorders.allow_self_approval)."""
     _require(state, order_id)
-    return WorkOrderOut.from_domain(state.services.workorders.approve(order_id, _by(body.by, key)))
+    try:
+        order = state.services.workorders.approve(order_id, _by(body.by, key))
+    except NotPermitted as exc:
+        raise _forbidden(exc) from exc
+    return WorkOrderOut.from_domain(order)
 
 
 @router.post(

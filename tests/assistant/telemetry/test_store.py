@@ -6,35 +6,16 @@ import itertools
 import logging
 import math
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from assistant.domain import Reading, TelemetryEvent
 from assistant.errors import TelemetryError
-from assistant.plant import PlantSpec, load_plant
+from assistant.plant import PlantSpec
 from assistant.settings import TelemetrySettings
 from assistant.telemetry.store import TelemetryStore
-
-SAMPLE_PLANT = Path(__file__).resolve().parents[3] / "assistant" / "sample_plant" / "plant.toml"
-T0 = 1_767_000_000.0
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def plant() -> PlantSpec:
-    """Load the sample plant."""
-    return load_plant(SAMPLE_PLANT)
+from tests.assistant.telemetry.conftest import T0, FakeClock
 
 
 def make_store(

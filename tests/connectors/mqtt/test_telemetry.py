@@ -13,7 +13,7 @@ from assistant.plant import PlantSpec, parse_plant
 from connectors.codec import REASONS, encode, encode_json, encode_multi
 from connectors.mqtt.publisher import MqttPublisher
 from connectors.mqtt.telemetry import COUNTER_NAMES, MqttConnector
-from tests.brokers import Mosquitto
+from tests.brokers import Mosquitto, MosquittoFactory
 from tests.connectors.mqtt.conftest import (
     JSON_TOPIC,
     LAB_PLANT,
@@ -27,6 +27,16 @@ from tests.connectors.mqtt.conftest import (
     start_connector,
     wait_until,
 )
+
+
+def gone(mosquitto: Mosquitto, client: str) -> None:
+    """Wait until the broker has read all a stopped client sent (its DISCONNECT included).
+
+    A client that reconnects with the same id sooner takes the session over, and the broker
+    discards what it had not yet read from the old connection (acknowledgements included).
+    """
+    wait_until(lambda: f"Client {client} disconnected" in mosquitto.log(), f"{client} to leave")
+
 
 # -- readings arrive decoded ----------------------------------------------------------------
 
@@ -305,7 +315,7 @@ def test_start_does_not_raise_when_the_broker_is_down_and_connects_when_it_comes
 # -- the core is slower than the plant ----------------------------------------------------------
 
 
-def test_a_slow_sink_does_not_stall_the_network_thread(
+def test_a_slow_sink_holds_delivery_back_at_the_broker_and_loses_nothing(
     mosquitto: Mosquitto, sample_plant: PlantSpec, connectors: list[MqttConnector]
 ) -> None:
     release = threading.Event()
@@ -315,7 +325,7 @@ def test_a_slow_sink_does_not_stall_the_network_thread(
         release.wait()
         collected(batch)
 
-    settings = mosquitto.mqtt_settings(client_id=client_id())
+    settings = mosquitto.mqtt_settings(client_id=client_id(), keepalive_s=5)
     connector = start_connector(connectors, settings, sample_plant, slow_sink)
     topic = sorted(sample_plant.routes())[0]
     count = 300
@@ -323,20 +333,27 @@ def test_a_slow_sink_does_not_stall_the_network_thread(
         with MqttPublisher(mosquitto.mqtt_settings()) as publisher:
             for seq in range(count):  # each waits for the broker's ack
                 publisher.publish(topic, encode_json(float(seq), seq=seq))
-        wait_until(lambda: connector.counters()["received"] == count, "all to be received")
-        assert connector.counters()["accepted"] == count
-        assert connector.counters()["delivered"] == 0
+        wait_until(lambda: connector.counters()["received"] > 0, "the first message")
+        time.sleep(6)  # longer than the keep alive: the network thread must keep it up
+        counts = connector.counters()
+        # Nothing is acknowledged while the sink has not returned, so the broker stops at its
+        # in-flight window (Mosquitto: 20) and keeps the rest queued.
+        assert 0 < counts["received"] < count
+        assert counts["delivered"] == 0 and counts["acked"] == 0
         assert connector.connected
     finally:
         release.set()
     collected.wait_count(count)
     assert collected.seqs() == set(range(count))
+    wait_until(lambda: connector.counters()["acked"] == count, "every message acknowledged")
     assert connector.counters()["queue_full"] == 0
 
 
-def test_a_full_buffer_drops_and_counts_instead_of_blocking(
-    mosquitto: Mosquitto, sample_plant: PlantSpec, connectors: list[MqttConnector]
+def test_a_full_buffer_drops_counts_and_acknowledges_instead_of_blocking(
+    make_mosquitto: MosquittoFactory, sample_plant: PlantSpec, connectors: list[MqttConnector]
 ) -> None:
+    # A broker whose in-flight window is unlimited can fill the connector's buffer.
+    mosquitto = make_mosquitto(extra_config=["max_inflight_messages 0"])
     release = threading.Event()
     collected = Collector()
 
@@ -360,9 +377,17 @@ def test_a_full_buffer_drops_and_counts_instead_of_blocking(
     finally:
         release.set()
     wait_until(lambda: connector.counters()["delivered"] == counts["accepted"], "the drain")
+    # Dropped messages are acknowledged too (in order), or the broker would stall on them.
+    wait_until(lambda: connector.counters()["acked"] == count, "every message acknowledged")
+    connector.stop()
+    gone(mosquitto, settings.client_id)
+    again = Collector()
+    start_connector(connectors, settings, sample_plant, again)  # same session
+    time.sleep(1.0)
+    assert again.readings == [], "the broker delivered acknowledged messages again"
 
 
-def test_a_failing_sink_is_counted_and_the_consumer_keeps_going(
+def test_a_failing_sink_is_retried_and_nothing_is_lost(
     mosquitto: Mosquitto,
     sample_plant: PlantSpec,
     connectors: list[MqttConnector],
@@ -385,8 +410,82 @@ def test_a_failing_sink_is_counted_and_the_consumer_keeps_going(
         publisher.publish(topic, encode_json(1.0, seq=1))
         wait_until(lambda: connector.counters()["sink_errors"] == 1, "the sink error")
         publisher.publish(topic, encode_json(2.0, seq=2))
-    assert collected.wait_count(1)[0].seq == 2
+    collected.wait_count(2)
+    assert [r.seq for r in collected.readings] == [1, 2]
+    wait_until(lambda: connector.counters()["acked"] == 2, "both acknowledged")
     assert "store is locked" in caplog.text
+
+
+def test_a_message_is_acknowledged_only_after_the_sink_returned(
+    mosquitto: Mosquitto, sample_plant: PlantSpec, connectors: list[MqttConnector]
+) -> None:
+    collected = Collector()
+    acked_during_sink: list[int] = []
+    holder: list[MqttConnector] = []
+
+    def sink(batch: list[Reading]) -> None:
+        acked_during_sink.append(holder[0].counters()["acked"])
+        collected(batch)
+
+    settings = mosquitto.mqtt_settings(client_id=client_id())
+    holder.append(start_connector(connectors, settings, sample_plant, sink))
+    topic = sorted(sample_plant.routes())[0]
+    with MqttPublisher(mosquitto.mqtt_settings()) as publisher:
+        publisher.publish(topic, encode_json(1.0, seq=1))
+        collected.wait_count(1)
+        wait_until(lambda: holder[0].counters()["acked"] == 1, "the acknowledgement")
+        publisher.publish(topic, encode_json(2.0, seq=2))
+        collected.wait_count(2)
+    assert acked_during_sink[0] == 0
+    wait_until(lambda: holder[0].counters()["acked"] == 2, "the second acknowledgement")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_batch_the_sink_never_took_is_delivered_again_next_session(
+    mosquitto: Mosquitto,
+    sample_plant: PlantSpec,
+    connectors: list[MqttConnector],
+    protocol: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="connectors.mqtt")  # the sink's failures are expected
+
+    def broken_sink(batch: list[Reading]) -> None:
+        raise OSError(28, "No space left on device")
+
+    settings = mosquitto.mqtt_settings(protocol=protocol, client_id=client_id())
+    connector = start_connector(connectors, settings, sample_plant, broken_sink)
+    topic = sorted(sample_plant.routes())[0]
+    with MqttPublisher(mosquitto.mqtt_settings(protocol=protocol)) as publisher:
+        for seq in range(5):
+            publisher.publish(topic, encode_json(float(seq), seq=seq))
+    wait_until(lambda: connector.counters()["sink_errors"] >= 2, "the retries")
+    connector.stop()  # still failing: nothing of it may be acknowledged
+    assert connector.counters()["acked"] == 0
+    again = Collector()
+    start_connector(connectors, settings, sample_plant, again)  # same client id and session
+    again.wait_count(5)
+    assert again.seqs() == set(range(5))
+
+
+def test_rejected_payloads_are_acknowledged_so_the_broker_forgets_them(
+    mosquitto: Mosquitto, sample_plant: PlantSpec, connectors: list[MqttConnector]
+) -> None:
+    sink = Collector()
+    settings = mosquitto.mqtt_settings(client_id=client_id())
+    connector = start_connector(connectors, settings, sample_plant, sink)
+    topic = sorted(sample_plant.routes())[0]
+    with MqttPublisher(mosquitto.mqtt_settings()) as publisher:
+        publisher.publish(topic, b"{not json")
+        publisher.publish(topic, encode_json(7.0, seq=7))
+    sink.wait_count(1)
+    wait_until(lambda: connector.counters()["acked"] == 2, "both acknowledged")
+    connector.stop()
+    gone(mosquitto, settings.client_id)
+    again = Collector()
+    restarted = start_connector(connectors, settings, sample_plant, again)
+    time.sleep(1.0)
+    assert again.readings == [] and restarted.counters()["received"] == 0
 
 
 def test_counters_name_every_reason(mosquitto: Mosquitto, sample_plant: PlantSpec) -> None:
