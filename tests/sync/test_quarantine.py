@@ -40,11 +40,15 @@ def _queue_refusable(site: Services) -> None:
     )
 
 
-def _status(config: Path, data_dir: Path, *json_flag: str) -> str:
-    done = subprocess.run(
-        shiftmate(config, data_dir, "sync", "status", *json_flag),
+def _sync(config: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        shiftmate(config, data_dir, "sync", *args),
         capture_output=True, text=True, env=clean_env(), timeout=120,
     )  # fmt: skip
+
+
+def _status(config: Path, data_dir: Path, *json_flag: str) -> str:
+    done = _sync(config, data_dir, "status", *json_flag)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -102,13 +106,6 @@ def test_https_refused_records_are_quarantined_and_the_rest_flows(
     assert (again.error, again.backlog, again.quarantined) == (None, 0, 2)
     assert _sync(config, site.data_dir, "requeue", "--all").returncode == 0
     assert site.sync.status().quarantined == 0
-
-
-def _sync(config: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        shiftmate(config, data_dir, "sync", *args),
-        capture_output=True, text=True, env=clean_env(), timeout=120,
-    )  # fmt: skip
 
 
 def test_a_wrong_token_is_retried_not_quarantined(
