@@ -68,6 +68,10 @@ class Database:
             if number <= current:
                 continue
             with self.transaction() as conn:
+                # Another process opening the same new file may have applied it meanwhile:
+                # the version is read again under the write lock that BEGIN IMMEDIATE holds.
+                if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= number:
+                    continue
                 for statement in script.split(";\n"):
                     if statement.strip():
                         conn.execute(statement)
