@@ -6,7 +6,8 @@
 #   ./setup.sh --system-only  only check the system packages (and install the missing ones)
 #
 # System packages first: a C/C++ compiler (llama-cpp-python compiles from source), and the
-# `mosquitto` and `tmux` the tests use (real brokers, the demo in a real terminal). Missing
+# `mosquitto`, PostgreSQL (`initdb`, the cloud store's tests) and `tmux` the tests use (real
+# brokers and databases, the demo in a real terminal). Missing
 # ones are installed with apt-get when this runs as root or passwordless sudo works; otherwise
 # the command to run is printed and the install goes on.
 # torch's CPU build goes in first: a plain `pip install torch` would pull a multi-GB CUDA build.
@@ -17,14 +18,16 @@ TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 
 # command -> the Debian package that provides it
-SYSTEM_COMMANDS=(cc c++ mosquitto tmux)
-declare -A SYSTEM_PACKAGE=([cc]=build-essential [c++]=build-essential [mosquitto]=mosquitto [tmux]=tmux)
+SYSTEM_COMMANDS=(cc c++ mosquitto initdb tmux)
+declare -A SYSTEM_PACKAGE=([cc]=build-essential [c++]=build-essential [mosquitto]=mosquitto [initdb]=postgresql [tmux]=tmux)
 
-# Print the packages whose command is missing, once each (mosquitto lives in sbin).
+# Print the packages whose command is missing, once each (mosquitto lives in sbin, Debian's
+# initdb in /usr/lib/postgresql/<version>/bin).
 missing_system_packages() {
     local command package missing=()
     for command in "${SYSTEM_COMMANDS[@]}"; do
-        if ! PATH="$PATH:/usr/sbin:/usr/local/sbin:/sbin" command -v "$command" >/dev/null 2>&1; then
+        if ! PATH="$PATH:/usr/sbin:/usr/local/sbin:/sbin$(printf ':%s' /usr/lib/postgresql/*/bin)" \
+            command -v "$command" >/dev/null 2>&1; then
             package="${SYSTEM_PACKAGE[$command]}"
             [[ " ${missing[*]-} " == *" $package "* ]] || missing+=("$package")
         fi

@@ -4,6 +4,7 @@ codes (``assistant.cli.exit_codes``, ``assistant.api.errors``).
 ShiftmateError
 ├── ConfigError          a setting, config file or data directory is wrong
 ├── ModelError           a model file is missing, not GGUF, fails its checksum, or fails to load
+│   └── ModelServerError an inference or embedding server cannot be reached or fails mid-answer
 │                        (ShiftmateError and ModelError are defined in models/errors.py)
 ├── KnowledgeError       the knowledge base cannot ingest, store or search
 │   └── DocumentError    one document cannot be read (corrupt, binary, empty, too large, ...)
@@ -14,14 +15,15 @@ ShiftmateError
 ├── WorkOrderError       a work order cannot be drafted, changed, approved or exported as asked
 ├── FeedbackError        feedback names no known answer or has invalid fields
 ├── SyncError            the cloud outbox, uplink or receiver cannot do what was asked
-└── AuthError            an API key is missing, unknown, revoked or lacks the role
+├── AuthError            an API key is missing, unknown, revoked or lacks the role
+└── UpdateError          a model update cannot be fetched, verified, installed or undone
 """
 
 from __future__ import annotations
 
 # The root and ModelError live in the model layer (models/ must not import assistant/); they are
 # the same classes, so isinstance checks and `except ShiftmateError` cover both.
-from models.errors import ModelError, ShiftmateError
+from models.errors import ModelError, ModelServerError, ShiftmateError
 
 __all__ = [
     "AuthError",
@@ -33,9 +35,11 @@ __all__ = [
     "JournalError",
     "KnowledgeError",
     "ModelError",
+    "ModelServerError",
     "ShiftmateError",
     "SyncError",
     "TelemetryError",
+    "UpdateError",
     "WorkOrderError",
 ]
 
@@ -92,3 +96,7 @@ class SyncError(ShiftmateError):
 
 class AuthError(ShiftmateError):
     """An API key is missing, unknown or revoked, or its role does not allow the action."""
+
+
+class UpdateError(ShiftmateError):
+    """A model update cannot be published, fetched, verified, smoke-tested, switched or undone."""

@@ -44,9 +44,11 @@ from assistant.workorders.drafting import Drafter
 from assistant.workorders.export import Exporter
 from assistant.workorders.store import WorkOrderStore
 from models import registry
+from models.backend import ChatBackend
 from models.chat import ChatModel
-from models.embedder import Embedder
+from models.embedder import Embedder, TextEmbedder
 from models.offline import enforce_offline
+from models.openai_embedder import ServerEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,8 @@ class Services:
         self,
         settings: Settings,
         *,
-        chat_model: ChatModel | None = None,
-        embedder: Embedder | None = None,
+        chat_model: ChatBackend | None = None,
+        embedder: TextEmbedder | None = None,
     ) -> None:
         """Hold the settings; already loaded models may be shared (the tests do this)."""
         self.settings = settings
@@ -155,8 +157,18 @@ class Services:
 
     @cached_property
     def llm_model(self) -> registry.ResolvedModel:
-        """Return the configured chat model's location (checked to be a GGUF file)."""
+        """Return the configured chat model's location (checked to be a GGUF file).
+
+        With models.llm at its default, an update switched to (``<data_dir>/models/active.json``,
+        :mod:`assistant.updates.install`) is used instead, checked against its signed sha256.
+        """
         m = self.settings.models
+        if m.llm == type(m).model_fields["llm"].default:
+            from assistant.updates.install import active_llm
+
+            active = active_llm(self.data_dir)
+            if active is not None:
+                return registry.resolve(str(active.path), "llm", active.sha256)
         return registry.resolve(m.llm, "llm", m.llm_sha256)
 
     @cached_property
@@ -165,13 +177,34 @@ class Services:
         return registry.require_verified(self.llm_model, self.verify_cache)
 
     @cached_property
-    def chat_model(self) -> ChatModel:
-        """Load the chat model (verified first when models.verify is on)."""
+    def chat_model(self) -> ChatBackend:
+        """Load the chat model, or connect to its server (models.backend = "openai").
+
+        The GGUF (for a server: the one whose tokenizer renders and counts prompts) is verified
+        first when models.verify is on.
+        """
         if self._given_chat_model is not None:
             return self._given_chat_model
         m = self.settings.models
         if m.verify:
             _ = self.llm_sha256
+        if m.backend == "openai":
+            from models.openai_chat import ServerChatModel
+
+            if m.base_url is None:  # the settings refuse this; kept for Settings built by hand
+                raise ConfigError("models.backend = 'openai' needs models.base_url")
+            return ServerChatModel(
+                m.base_url,
+                self.llm_model.path,
+                api_key=m.api_key.get_secret_value() if m.api_key else None,
+                server_model=m.server_model,
+                name=self.llm_model.name,
+                n_ctx=m.n_ctx,
+                seed=m.seed,
+                timeout_s=m.request_timeout_s,
+                retries=m.retries,
+                chat_format=m.chat_format,
+            )
         return ChatModel(
             self.llm_model.path,
             n_ctx=m.n_ctx,
@@ -183,13 +216,28 @@ class Services:
         )
 
     @cached_property
-    def embedder(self) -> Embedder:
-        """Load the embedder (verified first when models.verify is on)."""
+    def embedder(self) -> TextEmbedder:
+        """Load the embedder (verified first when models.verify is on), or connect to its
+        server (models.embedder_backend = "openai")."""
         if self._given_embedder is not None:
             return self._given_embedder
+        m = self.settings.models
+        if m.embedder_backend == "openai":
+            base_url = m.embedder_base_url or m.base_url
+            if base_url is None:  # the settings refuse this; kept for Settings built by hand
+                raise ConfigError("models.embedder_backend = 'openai' needs models.base_url")
+            key = m.embedder_api_key or m.api_key
+            return ServerEmbedder(
+                base_url,
+                model=m.embedder_server_model,
+                api_key=key.get_secret_value() if key else None,
+                timeout_s=m.embedder_timeout_s,
+                retries=m.embedder_retries,
+                batch_size=self.settings.knowledge.embed_batch,
+            )
         enforce_offline()
-        resolved = registry.resolve(self.settings.models.embedder, "embedder")
-        if self.settings.models.verify:
+        resolved = registry.resolve(m.embedder, "embedder")
+        if m.verify:
             registry.require_verified(resolved, self.verify_cache)
         return Embedder(
             resolved.path, batch_size=self.settings.knowledge.embed_batch, name=resolved.name
@@ -197,9 +245,25 @@ class Services:
 
     @cached_property
     def store(self) -> ChunkStore:
-        """Open the vector store."""
+        """Open the vector store: embedded in <data_dir>/chroma, or in knowledge.chroma_url's
+        server (the collection then records this data directory as its owner)."""
+        from assistant.knowledge.chroma_client import connect, owner_id
+        from assistant.knowledge.hnsw import HnswParams
+
+        knowledge = self.settings.knowledge
+        directory = self.data_dir / "chroma"
+        connection = connect(knowledge, directory)
+        self.__dict__["_chroma_connection"] = connection  # closed by close()
         return ChunkStore(
-            self.data_dir / "chroma", self.settings.knowledge.collection, self.embedder.dimension
+            directory,
+            knowledge.collection,
+            self.embedder.dimension,
+            embedder=self.embedder.name,
+            connection=connection,
+            owner=owner_id(self.data_dir) if connection.remote else None,
+            hnsw=HnswParams(
+                knowledge.hnsw_m, knowledge.hnsw_construction_ef, knowledge.hnsw_search_ef
+            ),
         )
 
     @cached_property
@@ -388,6 +452,12 @@ class Services:
             self.outbox.close()
         if "ingestor" in self.__dict__:
             self.ingestor.close()
+        connection = self.__dict__.pop("_chroma_connection", None)
+        if connection is not None:
+            connection.close()
+        embedder = self.__dict__.get("embedder")
+        if isinstance(embedder, ServerEmbedder) and embedder is not self._given_embedder:
+            embedder.close()  # its connection pool to the server
         if "db" in self.__dict__:
             self.db.close()
 
@@ -427,8 +497,8 @@ def make_transport(settings: Settings) -> Transport:
 def build_services(
     settings: Settings,
     *,
-    chat_model: ChatModel | None = None,
-    embedder: Embedder | None = None,
+    chat_model: ChatBackend | None = None,
+    embedder: TextEmbedder | None = None,
 ) -> Services:
     """Build the services for these settings (models load on first use).
 

@@ -16,7 +16,15 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -59,6 +67,29 @@ class ModelSettings(_Section):
         "all-minilm-l6-v2",
         description="Registry name of an embedded embedder, or a sentence-transformers folder.",
     )
+    embedder_backend: Literal["local", "openai"] = Field(
+        "local",
+        description=(
+            "local: models.embedder in this process; openai: the /embeddings route of an "
+            "OpenAI-compatible server (models.embedder_base_url, else models.base_url)."
+        ),
+    )
+    embedder_base_url: str | None = Field(
+        None,
+        description="Embedding server base URL with its /v1 (default: models.base_url).",
+    )
+    embedder_server_model: str | None = Field(
+        None, description="Model name sent to the embedding server (default: its first model)."
+    )
+    embedder_api_key: SecretStr | None = Field(
+        None, description="Bearer token of the embedding server (default: models.api_key)."
+    )
+    embedder_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Longest one embedding request may take."
+    )
+    embedder_retries: int = Field(
+        2, ge=0, le=10, description="Retries of an embedding request that failed."
+    )
     n_ctx: int = Field(4096, ge=512, le=131072, description="Context window in tokens.")
     n_threads: int | None = Field(None, ge=1, le=512, description="CPU threads; default all.")
     n_batch: int = Field(256, ge=8, le=8192, description="Prompt evaluation batch size.")
@@ -70,6 +101,38 @@ class ModelSettings(_Section):
             "Chat format of the LLM: unset = from the GGUF (its template, else guessed from its "
             "metadata); or a llama-cpp-python format name such as 'gemma' or 'chatml'."
         ),
+    )
+    backend: Literal["llamacpp", "openai"] = Field(
+        "llamacpp",
+        description=(
+            "llamacpp: run the GGUF in this process; openai: an OpenAI-compatible inference "
+            "server at models.base_url (llama-server, llama_cpp.server, vLLM, Ollama); the "
+            "prompt is still rendered and counted locally with models.llm's tokenizer."
+        ),
+    )
+    base_url: str | None = Field(
+        None,
+        description="Inference server base URL with its /v1 (http://127.0.0.1:8080/v1).",
+    )
+    api_key: SecretStr | None = Field(None, description="Bearer token of the inference server.")
+    server_model: str | None = Field(
+        None, description="Model name sent to the server (default: models.llm's name)."
+    )
+    request_timeout_s: float = Field(
+        120.0, gt=0, le=3600, description="Longest wait for the server's next bytes."
+    )
+    retries: int = Field(
+        2, ge=0, le=10, description="Retries of a server request that failed before any token."
+    )
+    trusted_keys: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Ed25519 public keys (base64 or hex) whose signed model updates this site installs "
+            "(shiftmate cloud keygen prints one); none: no update is installed."
+        ),
+    )
+    smoke_timeout_s: float = Field(
+        120.0, gt=0, le=3600, description="Longest a new model may take to load and answer."
     )
 
     @field_validator("llm_sha256")
@@ -85,6 +148,38 @@ class ModelSettings(_Section):
         if value is not None and value not in known_chat_formats():
             raise ValueError(unknown_format_message(value))
         return value
+
+    @field_validator("embedder_base_url")
+    @classmethod
+    def _embedder_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http:// or https:// URL such as http://127.0.0.1:8080/v1")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _embedding_server_needs_url(self) -> ModelSettings:
+        if self.embedder_backend == "openai" and not (self.embedder_base_url or self.base_url):
+            raise ValueError(
+                "models.embedder_backend = 'openai' needs models.embedder_base_url (or "
+                "models.base_url), the embedding server's URL, e.g. http://127.0.0.1:8080/v1"
+            )
+        return self
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http:// or https:// URL such as http://127.0.0.1:8080/v1")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _server_needs_url(self) -> ModelSettings:
+        if self.backend == "openai" and self.base_url is None:
+            raise ValueError(
+                "models.backend = 'openai' needs models.base_url, the inference server's URL "
+                "(for example http://127.0.0.1:8080/v1)"
+            )
+        return self
 
 
 class KnowledgeSettings(_Section):
@@ -115,6 +210,27 @@ class KnowledgeSettings(_Section):
     parse_timeout_s: float = Field(
         120.0, ge=1, le=86400, description="Longest one document may take to parse."
     )
+    chroma_url: str | None = Field(
+        None,
+        description="A Chroma server (http(s)://host:port, e.g. `chroma run`) instead of the "
+        "store in <data_dir>/chroma; the manifest and full-text index stay in the journal.",
+    )
+    chroma_token: SecretStr | None = Field(
+        None, description="Token sent to the Chroma server as Authorization: Bearer."
+    )
+    chroma_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Longest a Chroma server request may take."
+    )
+    hnsw_m: int = Field(16, ge=2, le=256, description="HNSW graph degree (M) of a new collection.")
+    hnsw_construction_ef: int = Field(
+        200, ge=1, le=10_000, description="HNSW candidate list when a new collection is built."
+    )
+    hnsw_search_ef: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="HNSW candidate list per query (applied to existing collections too).",
+    )
 
     @field_validator("asset_pattern")
     @classmethod
@@ -124,6 +240,13 @@ class KnowledgeSettings(_Section):
         except re.error as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from exc
         return value
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#:]+(:\d{1,5})?/?", value):
+            raise ValueError("must be http(s)://host:port, such as http://127.0.0.1:8000")
+        return value.rstrip("/") if value else value
 
 
 class ChatSettings(_Section):
@@ -440,6 +563,11 @@ class CloudSettings(_Section):
     """The cloud receiver (`shiftmate cloud serve`) and the training export."""
 
     data_dir: Path | None = Field(None, description="Receiver store (default <data_dir>/cloud).")
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host/db: store in PostgreSQL, several receivers "
+        "at once (default: SQLite in data_dir). Never printed.",
+    )
     host: str = Field("127.0.0.1", description="Address the receiver listens on.")
     port: int = Field(8787, ge=0, le=65535)
     tokens: dict[str, SecretStr] = Field(
@@ -469,6 +597,11 @@ class CloudSettings(_Section):
         description="Cloud broker to take records from as well (host none: HTTPS only).",
     )
     mqtt_topic: str = Field("shiftmate/uplink", min_length=1, description="Topic prefix.")
+    mqtt_shared_group: str | None = Field(
+        None,
+        pattern=r"^[^/+#$]+$",
+        description="Subscribe as $share/<group>/<topic>: receivers in one group split the load.",
+    )
 
 
 class ApiSettings(_Section):

@@ -27,93 +27,42 @@ class GenerationCancelled(ModelError):
     """The caller asked generation to stop before it finished."""
 
 
-class ChatModel:
-    """One loaded GGUF model; every generation holds its lock, so calls run one at a time."""
+class PromptFormat:
+    """A GGUF's chat format and tokenizer: renders messages and counts their tokens exactly.
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        n_ctx: int = 4096,
-        n_threads: int | None = None,
-        n_batch: int = 256,
-        seed: int = 0,
-        name: str | None = None,
-        chat_format: str | None = None,
-    ) -> None:
-        """Load a GGUF; ``chat_format`` names a llama-cpp-python format (None: from metadata)."""
-        check_gguf(path)
-        from llama_cpp import Llama
+    Shared by the in-process ``ChatModel`` and the ``ServerChatModel`` (which loads only the
+    GGUF's vocabulary), so both build the same prompt, token for token.
+    """
 
-        try:
-            self._llm = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_batch=n_batch,
-                seed=seed,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
-        self.path = path
-        self.name = name or path.stem
-        self.seed = seed
-        self.lock = threading.Lock()
-        metadata: Mapping[str, str] = self._llm.metadata
+    def __init__(self, llm: Any, *, chat_format: str | None = None) -> None:
+        """Choose the chat format of a loaded ``llama_cpp.Llama`` (full or ``vocab_only``)."""
+        self._llm = llm
+        metadata: Mapping[str, str] = llm.metadata
         eot = metadata.get("tokenizer.ggml.eot_token_id", "")
-        try:
-            self.chat_format: ChatFormat = select_chat_format(
-                metadata,
-                tokens=[marker for marker in MARKERS if self._is_one_token(marker)],
-                bos_token=self._token_text(self._llm.token_bos()),
-                eos_token=self._token_text(self._llm.token_eos()),
-                extra_stops=[self._token_text(int(eot))] if eot.isdigit() else [],
-                chat_format=chat_format,
-            )
-        except ModelError:
-            self._llm.close()
-            raise
+        self.chat_format: ChatFormat = select_chat_format(
+            metadata,
+            tokens=[marker for marker in MARKERS if self._is_one_token(marker)],
+            bos_token=self._token_text(llm.token_bos()),
+            eos_token=self._token_text(llm.token_eos()),
+            extra_stops=[self._token_text(int(eot))] if eot.isdigit() else [],
+            chat_format=chat_format,
+        )
         self.template_source = self.chat_format.source
-        self._stops = list(self.chat_format.stops)
-        self.special = SpecialTexts([*control_token_texts(self._llm), *self.chat_format.markers])
+        self.stops: tuple[str, ...] = tuple(self.chat_format.stops)
+        """The stop strings every generation uses (end of turn, EOS)."""
+        self.special = SpecialTexts([*control_token_texts(llm), *self.chat_format.markers])
         """The control-token texts and format markers message content is cleared of."""
-
-    def reset_cache(self) -> None:
-        """Forget the evaluated prefix, so the next prompt is evaluated from scratch (cold)."""
-        with self.lock:
-            self._llm.reset()  # type: ignore[no-untyped-call]
-
-    def close(self) -> None:
-        """Free the model's memory now rather than at interpreter exit."""
-        with self.lock:
-            self._llm.close()
-
-    @property
-    def n_ctx(self) -> int:
-        """Return the context window in tokens."""
-        return int(self._llm.n_ctx())
-
-    @property
-    def metadata(self) -> Mapping[str, str]:
-        """Return the GGUF metadata key/values."""
-        return dict(self._llm.metadata)
-
-    @property
-    def stops(self) -> tuple[str, ...]:
-        """Return the stop strings every generation uses (end of turn, EOS)."""
-        return tuple(self._stops)
 
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
-        return self._llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+        return str(self._llm.detokenize([token], special=True).decode("utf-8", errors="ignore"))
 
     def _is_one_token(self, text: str) -> bool:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) == 1
 
     def render(self, messages: Sequence[Message]) -> str:
-        """Render messages in the model's chat format, ending with the assistant's turn.
+        """Render messages in the chat format, ending with the assistant's turn.
 
         Each message's content is neutralised first (its control-token texts replaced by
         spaces), so only the template's own markers are special in the prompt.
@@ -122,17 +71,89 @@ class ChatModel:
             [Message(m.role, self.special.strip(m.content)) for m in messages]
         )
 
+    def tokens(self, text: str, *, add_bos: bool = False) -> list[int]:
+        """Return the token ids of a text, special tokens parsed as generation parses a prompt."""
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+
+
+class PromptModel:
+    """What every chat backend shares: rendering, token counts, ``complete`` and JSON output.
+
+    A subclass sets ``name``, ``lock`` and ``prompt_format`` and implements ``n_ctx`` and
+    ``stream_prompt``.
+    """
+
+    name: str
+    lock: threading.Lock
+    prompt_format: PromptFormat
+
+    @property
+    def n_ctx(self) -> int:
+        """Return the context window in tokens."""
+        raise NotImplementedError
+
+    @property
+    def chat_format(self) -> ChatFormat:
+        """Return the chosen chat format."""
+        return self.prompt_format.chat_format
+
+    @property
+    def template_source(self) -> str:
+        """Return where the chat format came from (setting, gguf, metadata, fallback)."""
+        return self.prompt_format.template_source
+
+    @property
+    def special(self) -> SpecialTexts:
+        """Return the control-token texts and format markers message content is cleared of."""
+        return self.prompt_format.special
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        """Return the stop strings every generation uses (end of turn, EOS)."""
+        return self.prompt_format.stops
+
+    def render(self, messages: Sequence[Message]) -> str:
+        """Render messages in the model's chat format, ending with the assistant's turn.
+
+        Each message's content is neutralised first (its control-token texts replaced by
+        spaces), so only the template's own markers are special in the prompt.
+        """
+        return self.prompt_format.render(messages)
+
     def tokens(self, text: str) -> list[int]:
         """Return the token ids of a text, special tokens parsed as generation parses a prompt.
 
         So a rendered prompt gives exactly what ``stream_prompt`` evaluates (less the BOS token
         llama.cpp may put in front).
         """
-        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return self.prompt_format.tokens(text)
 
     def count_tokens(self, text: str) -> int:
         """Return how many tokens the model's tokenizer makes of a text (see ``tokens``)."""
         return len(self.tokens(text))
+
+    def check_budget(self, prompt: str, max_tokens: int) -> None:
+        """Raise ModelError when the prompt and the answer together exceed the context."""
+        prompt_tokens = self.count_tokens(prompt)
+        if prompt_tokens + max_tokens > self.n_ctx:
+            raise ModelError(
+                f"prompt of {prompt_tokens} tokens plus {max_tokens} for the answer exceeds "
+                f"the context window of {self.n_ctx} tokens"
+            )
+
+    def stream_prompt(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        stop: Sequence[str] = (),
+        json_schema: Mapping[str, Any] | None = None,
+        cancel: threading.Event | None = None,
+        repeat_penalty: float = 1.0,
+    ) -> Generator[str, None, None]:
+        """Yield text pieces for an already rendered prompt; closing it stops generation."""
+        raise NotImplementedError
 
     def stream(
         self,
@@ -153,55 +174,6 @@ class ChatModel:
             json_schema=json_schema,
             cancel=cancel,
         )
-
-    def stream_prompt(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int = 256,
-        temperature: float = 0.2,
-        stop: Sequence[str] = (),
-        json_schema: Mapping[str, Any] | None = None,
-        cancel: threading.Event | None = None,
-        repeat_penalty: float = 1.0,
-    ) -> Generator[str, None, None]:
-        """Yield text pieces for an already rendered prompt (the lock is held while iterating).
-
-        Closing the iterator early stops generation and frees the model.
-        """
-        prompt_tokens = self.count_tokens(prompt)
-        if prompt_tokens + max_tokens > self.n_ctx:
-            raise ModelError(
-                f"prompt of {prompt_tokens} tokens plus {max_tokens} for the answer exceeds "
-                f"the context window of {self.n_ctx} tokens"
-            )
-        grammar = None
-        if json_schema is not None:
-            from llama_cpp.llama_grammar import LlamaGrammar
-
-            grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
-        with self.lock:
-            pieces = self._llm.create_completion(
-                prompt=prompt,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=[*self._stops, *stop],
-                stream=True,
-                seed=self.seed,
-                grammar=grammar,
-                repeat_penalty=repeat_penalty,
-            )
-            try:
-                for piece in pieces:
-                    if cancel is not None and cancel.is_set():
-                        raise GenerationCancelled("generation cancelled")
-                    text = piece["choices"][0]["text"]  # type: ignore[index]
-                    if text:
-                        yield str(text)
-            finally:
-                close = getattr(pieces, "close", None)
-                if close is not None:
-                    close()
 
     def complete(
         self,
@@ -266,3 +238,107 @@ class ChatModel:
                 f"constrained output did not parse as JSON ({exc.msg} at character {exc.pos}); "
                 + where
             ) from exc
+
+
+class ChatModel(PromptModel):
+    """One loaded GGUF model; every generation holds its lock, so calls run one at a time."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 256,
+        seed: int = 0,
+        name: str | None = None,
+        chat_format: str | None = None,
+    ) -> None:
+        """Load a GGUF; ``chat_format`` names a llama-cpp-python format (None: from metadata)."""
+        check_gguf(path)
+        from llama_cpp import Llama
+
+        try:
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_batch=n_batch,
+                seed=seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+        self.path = path
+        self.name = name or path.stem
+        self.seed = seed
+        self.lock = threading.Lock()
+        try:
+            self.prompt_format = PromptFormat(self._llm, chat_format=chat_format)
+        except ModelError:
+            self._llm.close()
+            raise
+
+    def reset_cache(self) -> None:
+        """Forget the evaluated prefix, so the next prompt is evaluated from scratch (cold)."""
+        with self.lock:
+            self._llm.reset()  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        """Free the model's memory now rather than at interpreter exit."""
+        with self.lock:
+            self._llm.close()
+
+    @property
+    def n_ctx(self) -> int:
+        """Return the context window in tokens."""
+        return int(self._llm.n_ctx())
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """Return the GGUF metadata key/values."""
+        return dict(self._llm.metadata)
+
+    def stream_prompt(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.2,
+        stop: Sequence[str] = (),
+        json_schema: Mapping[str, Any] | None = None,
+        cancel: threading.Event | None = None,
+        repeat_penalty: float = 1.0,
+    ) -> Generator[str, None, None]:
+        """Yield text pieces for an already rendered prompt (the lock is held while iterating).
+
+        Closing the iterator early stops generation and frees the model.
+        """
+        self.check_budget(prompt, max_tokens)
+        grammar = None
+        if json_schema is not None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
+        with self.lock:
+            pieces = self._llm.create_completion(
+                prompt=prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=[*self.stops, *stop],
+                stream=True,
+                seed=self.seed,
+                grammar=grammar,
+                repeat_penalty=repeat_penalty,
+            )
+            try:
+                for piece in pieces:
+                    if cancel is not None and cancel.is_set():
+                        raise GenerationCancelled("generation cancelled")
+                    text = piece["choices"][0]["text"]  # type: ignore[index]
+                    if text:
+                        yield str(text)
+            finally:
+                close = getattr(pieces, "close", None)
+                if close is not None:
+                    close()

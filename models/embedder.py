@@ -1,16 +1,44 @@
-"""A sentence embedder over sentence-transformers, loaded from a local folder only."""
+"""Sentence embedders: the interface the knowledge base needs, and the in-process one.
+
+:class:`TextEmbedder` is what ingestion, search and quoting depend on; :class:`Embedder` runs a
+sentence-transformers model from a local folder, ``models.openai_embedder.ServerEmbedder`` asks
+an OpenAI-compatible server.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from models.errors import ModelError
 from models.offline import enforce_offline
+
+
+@runtime_checkable
+class TextEmbedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors; ``name`` and ``dimension`` identify them.
+
+    Vectors from two embedders are comparable only when both ``name`` and ``dimension`` agree:
+    the vector store records them and refuses an embedder that differs.
+    """
+
+    @property
+    def name(self) -> str:
+        """Return the embedder's identity (registry name, folder name or server model)."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """Return the length of each vector."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Return one normalised vector per text, shape (len(texts), dimension)."""
+        ...
 
 
 class Embedder:

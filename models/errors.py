@@ -14,3 +14,8 @@ class ShiftmateError(Exception):
 
 class ModelError(ShiftmateError):
     """A model file is missing, is not a GGUF file, fails verification or cannot be loaded."""
+
+
+class ModelServerError(ModelError):
+    """The inference server (``models.backend = "openai"``) failed: unreachable, timed out,
+    refused the request, or closed the stream mid-answer; the message names its URL."""

@@ -23,7 +23,7 @@ from assistant.api.gatekeeper import Gatekeeper
 from assistant.api.gauges import ServiceGauges
 from assistant.api.inference import InferenceQueue
 from assistant.api.keys import KeyStore
-from assistant.api.metrics import Metrics, MetricsMiddleware
+from assistant.api.metrics import AnswerQuality, Metrics, MetricsMiddleware
 from assistant.api.routers import chat, documents, openai, system, telemetry, workorders
 from assistant.api.state import ApiState, Ingestion
 from assistant.services import Services
@@ -44,6 +44,7 @@ def create_app(services: Services) -> FastAPI:
         streams=EventStreams(api.events_per_key, api.events_total, api.retry_after_s),
     )
     state.metrics.add(ServiceGauges(state))
+    state.metrics.add(AnswerQuality(services.db))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -6,16 +6,28 @@ services at scrape time by the collector in ``assistant.api.gauges``. Every requ
 from a bounded set (a path no route matches is ``unmatched``, a method outside the standard
 ones is ``other``), so no client can grow the series without end. Each app has its own
 registry, so several apps in one process (the tests) never share a series.
+
+:class:`AnswerQuality` counts the figures the cloud charts as drift (``cloud status``,
+``GET /v1/models/quality``) for this site's own answers, per model sha256, from the journal:
+answers, answers not covered, sentences shown and withheld, ratings, helpful ratings and
+corrections. It reads only the turns and ratings added since the previous scrape.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.db import Database
+from assistant.sync.records import answer_sentences
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 60.0)
@@ -81,6 +93,76 @@ class Metrics:
     def render(self) -> str:
         """Return every metric in the Prometheus text format."""
         return generate_latest(self.registry).decode("utf-8")
+
+
+QUALITY_COUNTERS: dict[str, str] = {
+    "shiftmate_answers": "Answers given, by model sha256",
+    "shiftmate_answers_not_covered": "Answers saying the documents do not cover the question",
+    "shiftmate_answer_sentences": "Sentences shown in answers",
+    "shiftmate_answer_sentences_withheld": "Sentences withheld by the answer checks",
+    "shiftmate_feedback_ratings": "Answers rated by operators",
+    "shiftmate_feedback_helpful": "Ratings of helpful",
+    "shiftmate_feedback_corrected": "Ratings with a corrected answer",
+}
+"""The answer-quality counters (``_total`` is added), each labelled by ``model``."""
+
+
+class AnswerQuality:
+    """A collector of answer quality per model, counted from the journal at each scrape."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._turn = 0
+        self._rating = 0
+        self._counts: dict[str, dict[str, int]] = {name: {} for name in QUALITY_COUNTERS}
+
+    def _add(self, name: str, model: str, n: int = 1) -> None:
+        table = self._counts[name]
+        table[model] = table.get(model, 0) + n
+
+    def refresh(self) -> dict[str, dict[str, int]]:
+        """Count the turns and ratings added since the last call; return every count."""
+        with self._lock:
+            turns = self._db.query(
+                "SELECT id, answer, checks, model_sha256 FROM turns WHERE id > ? ORDER BY id",
+                (self._turn,),
+            )
+            for row in turns:
+                model, checks = str(row["model_sha256"]), json.loads(row["checks"] or "{}")
+                self._add("shiftmate_answers", model)
+                self._add("shiftmate_answers_not_covered", model, checks.get("covered") is False)
+                self._add("shiftmate_answer_sentences", model, answer_sentences(row["answer"]))
+                withheld = len(checks.get("withheld") or [])
+                self._add("shiftmate_answer_sentences_withheld", model, withheld)
+                self._turn = int(row["id"])
+            ratings = self._db.query(
+                "SELECT f.id, f.rating, f.corrected_answer, t.model_sha256 FROM feedback f"
+                " JOIN turns t ON t.id = f.turn_id WHERE f.id > ? ORDER BY f.id",
+                (self._rating,),
+            )
+            for row in ratings:
+                model = str(row["model_sha256"])
+                self._add("shiftmate_feedback_ratings", model)
+                self._add("shiftmate_feedback_helpful", model, row["rating"] == "helpful")
+                corrected = bool(str(row["corrected_answer"] or "").strip())
+                self._add("shiftmate_feedback_corrected", model, corrected)
+                self._rating = int(row["id"])
+            return {name: dict(table) for name, table in self._counts.items()}
+
+    def describe(self) -> Iterator[Metric]:
+        """Return the counters' names without reading anything (for the registry's checks)."""
+        for name, help_text in QUALITY_COUNTERS.items():
+            yield CounterMetricFamily(name, help_text, labels=["model"])
+
+    def collect(self) -> Iterator[Metric]:
+        """Return the counters with their current values."""
+        counts = self.refresh()
+        for name, help_text in QUALITY_COUNTERS.items():
+            family = CounterMetricFamily(name, help_text, labels=["model"])
+            for model, value in sorted(counts[name].items()):
+                family.add_metric([model], float(value))
+            yield family
 
 
 def method_label(method: str) -> str:

@@ -18,7 +18,7 @@ from assistant.domain import AnswerUnit, Chunk
 from assistant.knowledge.store import ChunkStore
 from assistant.knowledge.unit_index import UnitIndex
 from assistant.knowledge.units import chunk_units, unit_embedding_text
-from models.embedder import Embedder
+from models.embedder import TextEmbedder
 
 Vector = npt.NDArray[np.float32]
 CACHE_CHUNKS = 2048
@@ -30,7 +30,7 @@ _STEP_NUMBER = re.compile(r"\d+")
 class UnitSource:
     """Answer units (with vectors) of chunks, from the index or cut and embedded on demand."""
 
-    def __init__(self, index: UnitIndex, embedder: Embedder, store: ChunkStore) -> None:
+    def __init__(self, index: UnitIndex, embedder: TextEmbedder, store: ChunkStore) -> None:
         self._index = index
         self._embedder = embedder
         self._store = store

@@ -49,7 +49,7 @@ from assistant.knowledge.sentences import split_sentences
 from assistant.knowledge.store import ChunkStore
 from assistant.plant import PlantSpec
 from assistant.settings import ChatSettings
-from models.chat import ChatModel
+from models.backend import ChatBackend
 from models.types import Message
 
 NOT_COVERED = (
@@ -78,7 +78,7 @@ class ChatService:
     def __init__(
         self,
         settings: ChatSettings,
-        model: ChatModel,
+        model: ChatBackend,
         model_sha256: str,
         retriever: Retriever,
         store: ChunkStore,

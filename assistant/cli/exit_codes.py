@@ -18,8 +18,10 @@ from assistant.errors import (
     ShiftmateError,
     SyncError,
     TelemetryError,
+    UpdateError,
     WorkOrderError,
 )
+from models.errors import ModelServerError
 
 OK = 0
 SOME_FAILED = 1
@@ -40,6 +42,8 @@ EXIT_CODES: dict[type[ShiftmateError], int] = {
     FeedbackError: 10,
     SyncError: 11,
     AuthError: 12,
+    ModelServerError: 13,
+    UpdateError: 14,
 }
 
 

@@ -25,6 +25,7 @@ from assistant.cli import (
     sync,
     telemetry,
     tui,
+    updates,
     workorders,
 )
 from assistant.errors import ShiftmateError
@@ -40,6 +41,7 @@ COMMAND_GROUPS: tuple[ModuleType, ...] = (
     sync,
     tui,
     config,
+    updates,  # after sync and config: it adds to their cloud and models groups
 )
 """Each group has ``add_parsers(commands)`` and a ``cmd_<name>(settings, args)`` per command."""
 
@@ -92,6 +94,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    handler = getattr(args, "handler", None)  # a sub-command added to another's group
+    if handler is not None:
+        return int(handler(settings, args))
     name = f"cmd_{args.command}"
     group = next(g for g in COMMAND_GROUPS if hasattr(g, name))
     return int(getattr(group, name)(settings, args))

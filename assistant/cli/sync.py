@@ -69,10 +69,17 @@ def add_parsers(commands: Any) -> None:
     serve = cloud_actions.add_parser("serve", help="run the receiver (HTTP, and MQTT if set)")
     serve.add_argument("--host", help="listen address (default cloud.host)")
     serve.add_argument("--port", type=int, help="listen port (default cloud.port)")
-    export = cloud_actions.add_parser("export", help="write a training set as JSON lines")
+    export = cloud_actions.add_parser(
+        "export", help="write a training set: JSON lines, Parquet and a manifest"
+    )
     export.add_argument("--format", required=True, choices=("sft", "dpo"))
+    export.add_argument(
+        "--since", metavar="CURSOR", help="only feedback stored after this cursor (the manifest's)"
+    )
     export.add_argument("out", type=Path, metavar="OUT.jsonl")
-    cloud_status = cloud_actions.add_parser("status", help="records held per site and kind")
+    cloud_status = cloud_actions.add_parser(
+        "status", help="records held per site and kind; answer quality per site, model and day"
+    )
     cloud_status.add_argument("--json", action="store_true")
 
 
@@ -209,31 +216,58 @@ def _sync_run(sync: Any, args: argparse.Namespace) -> int:
 def cmd_cloud(settings: Settings, args: argparse.Namespace) -> int:
     """Run a ``cloud`` action."""
     from assistant.cloud.receiver import cloud_dir
-    from assistant.cloud.store import CloudStore
+    from assistant.cloud.store import open_store
     from assistant.services import prepare_data_dir
 
     directory = prepare_data_dir(cloud_dir(settings.cloud, settings.data_dir))
-    store = CloudStore(directory, dead_letter_max=settings.cloud.dead_letter_max)
+    store = open_store(settings.cloud, directory)
     try:
         if args.cloud_command == "serve":
             return _serve(settings, store, args)
         if args.cloud_command == "export":
-            from assistant.cloud.export import export
+            from assistant.cloud.export import export_training_set
 
-            count = export(store, args.format, args.out)
-            out(f"wrote {count} {args.format.upper()} examples to {args.out}")
+            done = export_training_set(store, args.format, args.out, since=args.since)
+            files = done["files"]
+            out(
+                f"wrote {done['rows']} {args.format.upper()} examples from "
+                f"{done['feedback_records']} feedback records to {files['jsonl']} and "
+                f"{files['parquet']}; next time: --since {done['cursor']}"
+            )
             return 0
-        counts = store.counts()
-        if args.json:
-            out(json.dumps(counts))
-        else:
-            for site, kinds in sorted(counts.items()):
-                out(f"{site}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
-            if not counts:
-                out("no records received yet")
-        return 0
+        return _cloud_status(store, args)
     finally:
         store.close()
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _cloud_status(store: Any, args: argparse.Namespace) -> int:
+    from assistant.cloud.quality import quality_table
+
+    counts = store.counts()
+    table = quality_table([*store.records("summary"), *store.records("feedback")])
+    if args.json:
+        out(json.dumps({"store": store.where, "sites": counts, "quality": table}))
+        return 0
+    out(f"store: {store.where}")
+    for site, kinds in sorted(counts.items()):
+        out(f"{site}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    if not counts:
+        out("no records received yet")
+    if table:
+        out("quality per site, model and day (answers, not covered, withheld; rated, "
+            "helpful, corrected):")  # fmt: skip
+        for row in table:
+            out(
+                f"  {row['site']} {row['model_sha256'][:12]} {row['day'] or '?'}: "
+                f"{row['answers']} answers, {_rate(row['not_covered_rate'])} not covered, "
+                f"{_rate(row['withheld_rate'])} sentences withheld; {row['rated']} rated, "
+                f"{_rate(row['helpful_rate'])} helpful, {_rate(row['correction_rate'])} corrected"
+            )
+    return 0
 
 
 def _serve(settings: Settings, store: Any, args: argparse.Namespace) -> int:
@@ -249,12 +283,14 @@ def _serve(settings: Settings, store: Any, args: argparse.Namespace) -> int:
     if cloud.mqtt.host is not None:
         from connectors.mqtt.cloud import MqttRecordSubscriber
 
-        subscriber = MqttRecordSubscriber(cloud.mqtt, f"{cloud.mqtt_topic}/+", receiver.on_mqtt)
+        subscriber = MqttRecordSubscriber(
+            cloud.mqtt, f"{cloud.mqtt_topic}/+", receiver.on_mqtt, group=cloud.mqtt_shared_group
+        )
         subscriber.start()
         receiver.mqtt_subscribed = subscriber.subscribed
     host = args.host or cloud.host
     port = args.port if args.port is not None else cloud.port
-    err(f"cloud receiver on {host}:{port}, storing in {store.directory}")
+    err(f"cloud receiver on {host}:{port}, storing in {store.where}")
     try:
         uvicorn.run(
             create_app(receiver),

@@ -1,2 +1,3 @@
 """The cloud end of sync: a receiver that authenticates sites by token and de-duplicates by
-idempotency key, a per-site store, and the export of training sets (SFT and DPO)."""
+idempotency key, a store per deployment (SQLite, or PostgreSQL for many receivers), the export
+of training sets (SFT and DPO; JSONL, Parquet and a manifest) and answer quality per model."""

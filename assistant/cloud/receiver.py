@@ -12,7 +12,8 @@ Anything the receiver cannot decode (not gzip or JSON, nested deeper than
 ``cloud.max_body_bytes``) is refused: counted by reason, kept as a dead letter with its tokens
 masked, answered (400, 403 or 413, also over MQTT) and acknowledged to the broker, so that it
 is never delivered again. ``GET /v1/health`` needs ``cloud.health_token`` (everything) or a
-site's token (its own counts).
+site's token (its own counts); so does ``GET /v1/models/quality`` (answer quality per site,
+model sha256 and day: :mod:`assistant.cloud.quality`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from assistant.cloud.guard import PRINCIPAL, RequestGuard
-from assistant.cloud.store import CloudStore
+from assistant.cloud.models_route import mount_models
+from assistant.cloud.quality import quality_table
+from assistant.cloud.store import RecordStore
 from assistant.schema.sync import (
     Ack,
     TooLarge,
@@ -91,7 +94,7 @@ def cloud_dir(settings: CloudSettings, data_dir: Path) -> Path:
 class Receiver:
     """Checks and stores batches, whichever transport brought them."""
 
-    def __init__(self, settings: CloudSettings, store: CloudStore) -> None:
+    def __init__(self, settings: CloudSettings, store: RecordStore) -> None:
         self.settings = settings
         self.store = store
         self.counters = ReceiverCounters()
@@ -190,6 +193,7 @@ def create_app(receiver: Receiver) -> FastAPI:
         max_body_bytes=receiver.settings.max_body_bytes,
         on_refused=receiver.counters.refuse,
     )
+    mount_models(app, receiver)  # GET /v1/models and /v1/models/{name}/{version}
 
     @app.get("/v1/health")
     def health(request: Request) -> dict[str, Any]:
@@ -211,6 +215,15 @@ def create_app(receiver: Receiver) -> FastAPI:
             else ("subscribed" if receiver.mqtt_subscribed() else "connecting"),
             "sites": sites,
         }
+
+    @app.get("/v1/models/quality")
+    def models_quality(request: Request) -> dict[str, Any]:
+        """Return answer quality per site, model sha256 and day (the caller's site, or all)."""
+        principal = request.scope[PRINCIPAL]
+        site = None if principal == ALL_SITES else principal
+        store = receiver.store  # a sync route: FastAPI runs it in a worker thread
+        records = [*store.records("summary", site), *store.records("feedback", site)]
+        return {"quality": quality_table(records)}
 
     @app.post("/v1/records")
     async def records(request: Request) -> Response:

@@ -1,4 +1,12 @@
-"""The receiver's store: every site's records once, in ``<cloud data dir>/cloud.sqlite3`` (WAL).
+"""The receiver's store: every site's records once, per (site, key).
+
+:class:`RecordStore` is what the receiver, ``cloud export`` and ``cloud status`` use; it has two
+implementations: :class:`CloudStore`, SQLite in ``<cloud data dir>/cloud.sqlite3`` (WAL; the
+embedded default, one process), and :class:`assistant.cloud.postgres.PostgresStore`
+(``cloud.database_url = "postgresql://..."``; many receivers against one database, the unique
+key and ``INSERT ... ON CONFLICT DO NOTHING`` keep every record once). :func:`open_store`
+picks one from the settings. Both create and upgrade their schema through numbered
+migrations recorded in a ``schema_version`` table.
 
 A batch is stored in one transaction with ``INSERT OR IGNORE`` on (site, key), and the
 receiver answers only after the commit, so a sender that crashes or times out after the
@@ -17,10 +25,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.errors import SyncError
 from assistant.schema.sync import Ack, WireRecord
+
+if TYPE_CHECKING:
+    from assistant.settings import CloudSettings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -51,6 +62,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 )
 """
 
+SQLITE_MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "records, receipts and dead letters", SCHEMA),
+]
+"""Numbered migrations of the SQLite store; append only (1 is the schema before versions)."""
+
+SQLITE_CURSOR = "seq"
+"""Export cursors of the SQLite store are ``seq:<rowid>`` (writes are serialised, so rowids
+commit in order)."""
+
 DEAD_LETTER_BYTES = 256_000
 """The most of a refused body a dead letter keeps."""
 
@@ -72,6 +92,13 @@ def _text(value: str) -> str:
     return value.encode("utf-8", "replace").decode("utf-8")
 
 
+def _row(r: Any) -> StoredRecord:
+    """Return the record of a row with site, key, kind, created_at, received_at and body."""
+    return StoredRecord(
+        r["site"], r["key"], r["kind"], r["created_at"], r["received_at"], json.loads(r["body"])
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A body the receiver refused: who sent it, how, why, and its start (tokens masked)."""
@@ -86,8 +113,92 @@ class DeadLetter:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Records stored after one export cursor and the cursor to pass next time."""
+
+    records: list[StoredRecord]
+    cursor: str
+
+
+class RecordStore(Protocol):
+    """What the receiver, the export and the status read and write; safe across threads."""
+
+    directory: Path
+
+    @property
+    def where(self) -> str:
+        """Return where the records are (a path, or the database URL without its password)."""
+        ...
+
+    def store(self, site: str, records: list[WireRecord], via: str) -> Ack:
+        """Store a batch once per (site, key) in one transaction; return new and known counts."""
+        ...
+
+    def keep_raw(self, site: str, body: bytes) -> Path:
+        """Write one accepted, token-masked body under raw/<site>/ and return its path."""
+        ...
+
+    def dead_letter(self, site: str, via: str, reason: str, detail: str, body: bytes) -> None:
+        """Keep a refused body (its start) with the reason; drop the oldest over the limit."""
+        ...
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Return the dead letters kept, oldest first."""
+        ...
+
+    def dead_letter_count(self) -> int:
+        """Return how many dead letters are kept."""
+        ...
+
+    def records(self, kind: str | None = None, site: str | None = None) -> Iterator[StoredRecord]:
+        """Yield stored records (optionally of one kind and site) in the order received."""
+        ...
+
+    def since(self, cursor: str | None, kind: str | None = None) -> Window:
+        """Return the records stored after ``cursor`` (None: all) and the next cursor."""
+        ...
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Return records per site and kind, and receipts (deliveries, duplicates included)."""
+        ...
+
+    def schema_version(self) -> int:
+        """Return the highest migration applied."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+def parse_cursor(cursor: str | None, expected: str) -> int:
+    """Return the number in an export cursor ``<expected>:<n>``; SyncError if it is not one."""
+    if cursor is None:
+        return 0
+    prefix, _, number = cursor.partition(":")
+    if prefix != expected or not number.isdigit():
+        raise SyncError(
+            f"export cursor '{cursor}' is not one of this store (expected '{expected}:<n>', "
+            "as the last export's manifest wrote it)"
+        )
+    return int(number)
+
+
+def open_store(settings: CloudSettings, directory: Path) -> RecordStore:
+    """Return the store the settings name: PostgreSQL with cloud.database_url, else SQLite."""
+    url = settings.database_url
+    if url is not None and url.get_secret_value().strip():
+        from assistant.cloud.postgres import PostgresStore
+
+        return PostgresStore(
+            url.get_secret_value(), directory, dead_letter_max=settings.dead_letter_max
+        )
+    return CloudStore(directory, dead_letter_max=settings.dead_letter_max)
+
+
 class CloudStore:
-    """The receiver's records, per site; safe to share between threads."""
+    """The SQLite store: the receiver's records, per site; safe to share between threads."""
 
     def __init__(self, directory: Path, *, dead_letter_max: int = 10_000) -> None:
         self.directory = directory
@@ -103,9 +214,58 @@ class CloudStore:
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(SCHEMA)
+            self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise SyncError(f"cannot open the cloud store {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+                " description TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_version")}
+            for version, description, sql in SQLITE_MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)",
+                    (version, description, time.time()),
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
+
+    @property
+    def where(self) -> str:
+        """Return the store's file."""
+        return str(self.path)
+
+    def schema_version(self) -> int:
+        """Return the highest migration applied."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def since(self, cursor: str | None, kind: str | None = None) -> Window:
+        """Return the records stored after ``cursor`` (None: all) and the next cursor."""
+        after = parse_cursor(cursor, SQLITE_CURSOR)
+        sql = "SELECT rowid AS seq, * FROM records WHERE rowid > ?"
+        params: list[Any] = [after]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        with self._lock:
+            last = self._conn.execute("SELECT MAX(rowid) FROM records").fetchone()[0]
+            rows = self._conn.execute(sql + " AND rowid <= ? ORDER BY rowid", [*params, last or 0])
+            found = [_row(r) for r in rows.fetchall()]
+        return Window(found, f"{SQLITE_CURSOR}:{max(after, int(last or 0))}")
 
     def store(self, site: str, records: list[WireRecord], via: str) -> Ack:
         """Store a batch from a site once per key; return how many were new and known."""
@@ -192,14 +352,7 @@ class CloudStore:
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY received_at, site, key", params).fetchall()
         for r in rows:
-            yield StoredRecord(
-                r["site"],
-                r["key"],
-                r["kind"],
-                r["created_at"],
-                r["received_at"],
-                json.loads(r["body"]),
-            )
+            yield _row(r)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Return records per site and kind, and receipts (deliveries, duplicates included)."""

@@ -38,7 +38,7 @@ from assistant.knowledge.unit_index import UnitIndex
 from assistant.knowledge.units import chunk_units, unit_embedding_text
 from assistant.ports import DocumentLoader
 from assistant.settings import KnowledgeSettings
-from models.embedder import Embedder
+from models.embedder import TextEmbedder
 
 Vectors = npt.NDArray[np.float32]
 Status = Literal["added", "updated", "unchanged", "failed", "removed"]
@@ -122,7 +122,7 @@ class Ingestor:
         settings: KnowledgeSettings,
         store: ChunkStore,
         db: Database,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         loader: DocumentLoader,
     ) -> None:
         self._settings = settings

@@ -20,7 +20,7 @@ from assistant.errors import KnowledgeError
 from assistant.knowledge.lexical import LexicalIndex
 from assistant.knowledge.manifest import Manifest
 from assistant.knowledge.store import ChunkStore
-from models.embedder import Embedder
+from models.embedder import TextEmbedder
 
 RRF_K = 60
 POOL_FACTOR = 4
@@ -41,7 +41,7 @@ class Retriever:
     """Embeds questions and returns the best passages with their cosine scores."""
 
     def __init__(
-        self, store: ChunkStore, lexical: LexicalIndex, embedder: Embedder, manifest: Manifest
+        self, store: ChunkStore, lexical: LexicalIndex, embedder: TextEmbedder, manifest: Manifest
     ) -> None:
         self._store = store
         self._lexical = lexical

@@ -1,7 +1,10 @@
-"""The persistent vector store: a Chroma collection under the data directory.
+"""The persistent vector store: a Chroma collection under the data directory, or in a Chroma
+server (``knowledge.chroma_url``, see ``assistant.knowledge.chroma_client``).
 
-Vectors are always computed by our own embedder and passed in; the collection has no embedding
-function, so Chroma never tries to fetch one. Product telemetry is switched off.
+The collection's metadata records the embedder (``embedder``, ``dimension``) and, in a server,
+the data directory that owns it (``owner``); a store opened with another is refused. Vectors are
+always computed by our own embedder and passed in; the collection has no embedding function,
+so Chroma never tries to fetch one. Product telemetry is switched off.
 """
 
 from __future__ import annotations
@@ -15,49 +18,114 @@ import numpy.typing as npt
 
 from assistant.domain import AnswerUnit, Chunk, SearchHit
 from assistant.errors import KnowledgeError
+from assistant.knowledge.chroma_client import ChromaConnection, connect_embedded
+from assistant.knowledge.hnsw import HnswParams, apply_search_ef
 
 
 class ChunkStore:
     """Chunks with their vectors, queried by cosine similarity."""
 
-    def __init__(self, directory: Path, collection: str, dimension: int) -> None:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+    def __init__(
+        self,
+        directory: Path,
+        collection: str,
+        dimension: int,
+        *,
+        embedder: str | None = None,
+        connection: ChromaConnection | None = None,
+        owner: str | None = None,
+        hnsw: HnswParams | None = None,
+    ) -> None:
+        """Open (creating them if needed) the collection and its units collection.
 
+        ``connection`` is the Chroma to use (default: embedded in ``directory``). ``embedder``
+        names the embedder whose ``dimension``-long vectors go in: both are recorded in the
+        collection's metadata and an embedder that differs from the recorded one is refused.
+        ``owner`` (given for a shared Chroma server) ties the collection to one data directory:
+        a collection recorded with another owner is refused. ``hnsw`` sets the index parameters
+        of a new collection and the search ef of an existing one (see ``assistant.knowledge.hnsw``).
+        """
         self._dimension = dimension
+        self._hnsw = hnsw or HnswParams()
+        if connection is None:
+            connection = connect_embedded(directory)
+        where = connection.where
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            self._client = chromadb.PersistentClient(
-                path=str(directory),
-                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-            )
+            self._client = connection.client
             self._collection = self._open(collection)
             # The answer units of every chunk, so a single table row or sentence can find its
             # passage even when the passage's own vector is diluted by the rest of it.
             self._units = self._open(f"{collection[:57]}.units")
+            self._batch = int(self._client.get_max_batch_size())
+        except KnowledgeError:
+            raise
         except Exception as exc:  # chromadb raises many unrelated types for a damaged store
-            raise KnowledgeError(f"cannot open the vector store in {directory}: {exc}") from exc
-        stored = (self._collection.metadata or {}).get("dimension")
-        if stored is not None and int(stored) != dimension:
+            raise KnowledgeError(f"cannot open {where}: {exc}") from exc
+        self._check_identity(collection, where, embedder, owner)
+
+    def _check_identity(
+        self, collection: str, where: str, embedder: str | None, owner: str | None
+    ) -> None:
+        """Refuse a collection of other vectors or of another data directory; record ours."""
+        stored = dict(self._collection.metadata or {})
+        made_by = stored.get("embedder")
+        from_whom = f" from {made_by}" if made_by else ""
+        by_whom = f" ({embedder})" if embedder else ""
+        dimension = stored.get("dimension")
+        if (dimension is not None and int(dimension) != self._dimension) or (
+            embedder is not None and made_by is not None and made_by != embedder
+        ):
             raise KnowledgeError(
-                f"the vector store in {directory} holds {stored}-dimensional vectors but the "
-                f"embedder makes {dimension}; re-ingest into a new data directory"
+                f"the collection {collection} in {where} holds {dimension}-dimensional vectors"
+                f"{from_whom} but the embedder{by_whom} makes {self._dimension}; re-ingest into "
+                "a new collection (knowledge.collection) or data directory"
             )
-        self._batch = int(self._client.get_max_batch_size())
+        recorded = stored.get("owner")
+        if owner is not None and recorded is not None and recorded != owner:
+            raise KnowledgeError(
+                f"the collection {collection} in {where} belongs to another Shiftmate data "
+                f"directory (owner {recorded}, this one is {owner}); sharing it would break both "
+                "manifests: set knowledge.collection to a name of this data directory's own"
+            )
+        wanted: dict[str, str | int] = {"dimension": self._dimension}
+        if embedder is not None:
+            wanted["embedder"] = embedder
+        if owner is not None:
+            wanted["owner"] = owner
+        if all(stored.get(key) == value for key, value in wanted.items()):
+            return
+        # Chroma 1.x replaces the whole metadata on modify and refuses hnsw:space there (the
+        # space stays in the collection's configuration): keep every other key as it was.
+        kept = {key: value for key, value in stored.items() if key != "hnsw:space"}
+        try:
+            self._collection.modify(metadata={**kept, **wanted})
+            fresh = dict(self._client.get_collection(collection).metadata or {})
+        except KnowledgeError:
+            raise
+        except Exception as exc:  # chromadb raises many unrelated types
+            raise KnowledgeError(f"cannot record the collection's owner in {where}: {exc}") from exc
+        if owner is not None and fresh.get("owner") != owner:  # another data dir raced us
+            raise KnowledgeError(
+                f"the collection {collection} in {where} was just claimed by another Shiftmate "
+                f"data directory (owner {fresh.get('owner')}): set knowledge.collection to a "
+                "name of this data directory's own"
+            )
 
     def _open(self, name: str) -> Any:
         # A wider search than Chroma's default (ef 10) keeps recall@5 high on large, repetitive
-        # corpora (work orders) for a few ms more per query.
-        return self._client.get_or_create_collection(
+        # corpora (work orders) for a few ms more per query. M and construction ef only apply
+        # to a new collection; an existing one gets the search ef (Chroma can change that one).
+        collection = self._client.get_or_create_collection(
             name=name,
             embedding_function=None,
             metadata={
                 "hnsw:space": "cosine",
-                "hnsw:construction_ef": 200,
-                "hnsw:search_ef": 100,
+                **self._hnsw.metadata(),
                 "dimension": self._dimension,
             },
         )
+        apply_search_ef(collection, self._hnsw.search_ef)
+        return collection
 
     def count(self) -> int:
         """Return how many chunks are stored."""
@@ -167,18 +235,21 @@ class ChunkStore:
 
     def query(self, vectors: npt.NDArray[np.float32], k: int) -> list[list[SearchHit]]:
         """Return the k nearest chunks for each query vector, best first."""
-        total = self.count()
-        if total == 0 or len(vectors) == 0:
-            return [[] for _ in range(len(vectors))]
+        if len(vectors) == 0:
+            return []
+        # No count() first: Chroma 1.x returns fewer hits (none when empty) for a k above the
+        # collection's size, and the count cost ~2 ms of a ~5 ms query (benchmarks/
+        # search_latency.py). Text and metadata come inline: measured against distances-only
+        # plus one batched get of the hits, inline was as fast or faster (p95 12 vs 15 ms, 30k).
         result = self._collection.query(
             query_embeddings=vectors,
-            n_results=min(k, total),
+            n_results=k,
             include=["documents", "metadatas", "distances"],
         )
         hits: list[list[SearchHit]] = []
-        documents = result["documents"] or []
-        metadatas = result["metadatas"] or []
-        distances = result["distances"] or []
+        documents = result["documents"] or [[] for _ in result["ids"]]
+        metadatas = result["metadatas"] or [[] for _ in result["ids"]]
+        distances = result["distances"] or [[] for _ in result["ids"]]
         for ids, texts, metas, dists in zip(
             result["ids"], documents, metadatas, distances, strict=True
         ):

@@ -27,7 +27,7 @@ from assistant.errors import ModelError
 from assistant.feedback import Feedback
 from assistant.journal import Turn
 from assistant.knowledge.sentences import split_sentences
-from models.chat import ChatModel
+from models.backend import ChatBackend
 from models.types import Message
 
 SUMMARY_PROMPT_VERSION = "summary-v1"
@@ -75,7 +75,7 @@ def _clean_summary(text: str) -> str:
     return out
 
 
-def model_summary(model: ChatModel, turns: Sequence[Turn], max_tokens: int) -> dict[str, Any]:
+def model_summary(model: ChatBackend, turns: Sequence[Turn], max_tokens: int) -> dict[str, Any]:
     """Ask the local model for a short summary; fall back to the questions if it fails.
 
     Plain generation with stops, not JSON-schema constrained: on the 135M default the grammar
@@ -180,6 +180,29 @@ def conversation_facts(
         },
         "prompt_versions": sorted({versions[t.id][0] for t in turns if t.id in versions}),
         "model_sha256": sorted({versions[t.id][1] for t in turns if t.id in versions}),
+        "turn_checks": [turn_checks(t, versions.get(t.id, ("", ""))) for t in turns],
+    }
+
+
+def answer_sentences(answer: str) -> int:
+    """Return how many sentences an answer shows (what the withheld share is taken of)."""
+    return sum(1 for s in split_sentences(" ".join(answer.split())) if s.strip())
+
+
+def turn_checks(turn: Turn, versions: tuple[str, str]) -> dict[str, Any]:
+    """Return one answer's quality facts: when, which model, covered, sentences shown, withheld.
+
+    Sent with each summary (``turn_checks``, added after version 1 of the record: a receiver
+    finds it missing in older summaries) so that the cloud can chart drift per model.
+    """
+    return {
+        "turn_id": turn.id,
+        "asked_at": turn.created_at,
+        "prompt_version": versions[0],
+        "model_sha256": versions[1],
+        "covered": turn.checks.get("covered") is not False,
+        "sentences": answer_sentences(turn.answer),
+        "withheld": len(turn.checks.get("withheld") or []),
     }
 
 

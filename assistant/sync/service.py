@@ -33,7 +33,7 @@ from assistant.sync.records import (
 from assistant.sync.redact import RedactionReport, Redactor
 from assistant.sync.uploader import DrainResult, Uploader
 from assistant.workorders.store import WorkOrderStore
-from models.chat import ChatModel
+from models.backend import ChatBackend
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class SyncService:
         journal: Journal,
         feedback: FeedbackStore,
         workorders: WorkOrderStore,
-        model: Callable[[], ChatModel],
+        model: Callable[[], ChatBackend],
         transport: TransportFactory,
         *,
         clock: Callable[[], float] = time.time,

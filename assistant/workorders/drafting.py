@@ -44,7 +44,8 @@ from assistant.workorders.prompt import draft_messages
 from assistant.workorders.safety import is_isolation_step, isolation_lead
 from assistant.workorders.schema import prose_schema
 from assistant.workorders.store import WorkOrderStore
-from models.chat import ChatModel
+from models.backend import ChatBackend
+from models.errors import ModelServerError
 
 LEADING_NUMBER = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)+")
 PATH_LIKE = re.compile(r"[./\\_]")
@@ -80,7 +81,7 @@ class Drafter:
         self,
         settings: WorkOrderSettings,
         plant: PlantSpec,
-        chat_model: ChatModel,
+        chat_model: ChatBackend,
         retriever: Retriever,
         history: AlarmHistory,
         store: WorkOrderStore,
@@ -126,6 +127,8 @@ class Drafter:
                     temperature=temperature,
                 )
                 order = self._assemble(context, prose, by, alarm_id, tries, conversation_id)
+            except ModelServerError:
+                raise  # the server failed, not the draft: another try cannot fix it
             except (WorkOrderError, ModelError) as exc:
                 failures.append(f"try {tries}: {exc}")
             else:

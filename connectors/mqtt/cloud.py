@@ -1,5 +1,11 @@
 """The cloud side of the MQTT sync uplink: batches from a broker, answered and acknowledged
-once stored or refused."""
+once stored or refused.
+
+With a shared-subscription ``group`` (``cloud.mqtt_shared_group``) the filter is subscribed as
+``$share/<group>/<filter>`` (MQTT 5, and Mosquitto 2 for 3.1.1 clients too): the broker hands
+each batch to one receiver of the group, so several receivers against one database split the
+load and none stores a batch another one took.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from assistant.errors import ConnectorError
 from assistant.settings import MqttSettings
 from connectors.mqtt.client import MqttRole
 
@@ -18,6 +25,15 @@ log = logging.getLogger(__name__)
 RecordHandler = Callable[[str, bytes], tuple[str, bytes] | None]
 """Called with (topic, payload) on paho's thread once per message; returns the reply to
 publish (topic, payload) or None. The message is acknowledged once it returns."""
+
+
+def shared_filter(topic_filter: str, group: str | None) -> str:
+    """Return the filter to subscribe: ``$share/<group>/<filter>`` with a group, else as is."""
+    if group is None:
+        return topic_filter
+    if not group or any(c in group for c in "/+#$"):
+        raise ConnectorError(f"shared subscription group {group!r} must not hold / + # or $")
+    return f"$share/{group}/{topic_filter}"
 
 
 class MqttRecordSubscriber(MqttRole):
@@ -29,9 +45,16 @@ class MqttRecordSubscriber(MqttRole):
     acknowledged and the broker delivers it again on the next connection.
     """
 
-    def __init__(self, settings: MqttSettings, topic_filter: str, handler: RecordHandler) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topic_filter: str,
+        handler: RecordHandler,
+        *,
+        group: str | None = None,
+    ) -> None:
         super().__init__(settings)
-        self._filter = topic_filter
+        self._filter = shared_filter(topic_filter, group)
         self._handler = handler
         self._subscribed = threading.Event()
         self.received = 0

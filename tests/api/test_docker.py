@@ -36,7 +36,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_runs_shiftmate_beside_mosquitto_with_its_config() -> None:
     services = compose()["services"]
-    assert set(services) == {"mosquitto-users", "mosquitto", "shiftmate"}
+    assert set(services) == {"mosquitto-users", "mosquitto", "shiftmate", "chroma"}
     broker = services["mosquitto"]
     assert broker["image"].startswith("eclipse-mosquitto:")
     config_mount = next(v for v in broker["volumes"] if v.endswith("/mosquitto.conf:ro"))
@@ -51,7 +51,12 @@ def test_compose_runs_shiftmate_beside_mosquitto_with_its_config() -> None:
     assert any(v.endswith(":/data") for v in app["volumes"])
     assert env["SHIFTMATE_DATA_DIR"] == "/data"
     assert app["ports"] == [f"{ApiSettings().port}:{env['SHIFTMATE_API__PORT']}"]
-    assert set(compose()["volumes"]) == {"shiftmate-data", "mosquitto-data", "mosquitto-passwords"}
+    assert set(compose()["volumes"]) == {
+        "shiftmate-data",
+        "mosquitto-data",
+        "mosquitto-passwords",
+        "chroma-data",
+    }
     # The plant file the compose file names is the sample plant the image ships.
     shipped = env["SHIFTMATE_PLANT__FILE"].split("site-packages/", 1)[1]
     assert (PROJECT_ROOT / shipped).is_file()
@@ -135,3 +140,18 @@ def test_image_installs_like_setup_sh_and_runs_as_a_non_root_user() -> None:
         "!models/",
         "!tui/",
     ]
+
+
+def test_the_optional_chroma_service_matches_the_client_and_is_not_published() -> None:
+    from importlib.metadata import version
+
+    chroma = compose()["services"]["chroma"]
+    assert chroma["profiles"] == ["chroma"]  # started only with --profile chroma
+    assert chroma["image"] == f"chromadb/chroma:{version('chromadb')}"  # server = client version
+    assert "ports" not in chroma  # only the compose network reaches it (no auth in chroma 1.x)
+    assert "chroma-data:/data" in chroma["volumes"]
+    # The URL the compose file tells Shiftmate to use is a valid setting.
+    header = (DOCKER / "compose.yaml").read_text()
+    assert "SHIFTMATE_KNOWLEDGE__CHROMA_URL=http://chroma:8000" in header
+    settings = load_settings(None, {"knowledge": {"chroma_url": "http://chroma:8000"}})
+    assert settings.knowledge.chroma_url == "http://chroma:8000"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -86,11 +87,16 @@ class CloudReceiver:
         mqtt: Mapping[str, Any] | None = None,
         keep_raw: bool = True,
         health_token: str = HEALTH_TOKEN,
+        ca_file: Path | None = None,
         **cloud_options: Any,
     ) -> None:
         self.directory = directory
         self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
+        # with cloud.ssl_certfile/ssl_keyfile: HTTPS, checked against ca_file
+        self.url = f"{'https' if ca_file else 'http'}://{HOST}:{self.port}"
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+        )
         self.health_token = health_token
         cloud: dict[str, Any] = {
             "tokens": dict(tokens),
@@ -120,7 +126,11 @@ class CloudReceiver:
                 raise RuntimeError(f"cloud serve exited: {self.log()}")
             try:
                 httpx.get(
-                    f"{self.url}/v1/health", headers=self._auth(), timeout=1.0, trust_env=False
+                    f"{self.url}/v1/health",
+                    headers=self._auth(),
+                    timeout=1.0,
+                    trust_env=False,
+                    verify=self.verify,
                 )
                 return self
             except httpx.HTTPError:
@@ -174,7 +184,11 @@ class CloudReceiver:
     def health(self) -> dict[str, Any]:
         """Return the receiver's health document (counters and records per site)."""
         response = httpx.get(
-            f"{self.url}/v1/health", headers=self._auth(), timeout=5.0, trust_env=False
+            f"{self.url}/v1/health",
+            headers=self._auth(),
+            timeout=5.0,
+            trust_env=False,
+            verify=self.verify,
         )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
