@@ -149,13 +149,6 @@ class ModelSettings(_Section):
             raise ValueError(unknown_format_message(value))
         return value
 
-    @field_validator("embedder_base_url")
-    @classmethod
-    def _embedder_http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-            raise ValueError("must be an http:// or https:// URL such as http://127.0.0.1:8080/v1")
-        return value.rstrip("/") if value else value
-
     @model_validator(mode="after")
     def _embedding_server_needs_url(self) -> ModelSettings:
         if self.embedder_backend == "openai" and not (self.embedder_base_url or self.base_url):
@@ -165,7 +158,7 @@ class ModelSettings(_Section):
             )
         return self
 
-    @field_validator("base_url")
+    @field_validator("base_url", "embedder_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
@@ -221,12 +214,12 @@ class KnowledgeSettings(_Section):
     chroma_timeout_s: float = Field(
         10.0, gt=0, le=600, description="Longest a Chroma server request may take."
     )
-    hnsw_m: int = Field(16, ge=2, le=256, description="HNSW graph degree (M) of a new collection.")
+    hnsw_m: int = Field(32, ge=2, le=256, description="HNSW graph degree (M) of a new collection.")
     hnsw_construction_ef: int = Field(
-        200, ge=1, le=10_000, description="HNSW candidate list when a new collection is built."
+        400, ge=1, le=10_000, description="HNSW candidate list when a new collection is built."
     )
     hnsw_search_ef: int = Field(
-        200,
+        400,
         ge=1,
         le=10_000,
         description="HNSW candidate list per query (applied to existing collections too).",

@@ -21,9 +21,9 @@ from assistant.errors import KnowledgeError
 class HnswParams:
     """HNSW graph degree and candidate-list sizes for building and for searching."""
 
-    m: int = 16
-    construction_ef: int = 200
-    search_ef: int = 200
+    m: int = 32
+    construction_ef: int = 400
+    search_ef: int = 400
 
     def __post_init__(self) -> None:
         """Refuse values HNSW cannot use."""

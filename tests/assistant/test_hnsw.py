@@ -54,9 +54,9 @@ def test_existing_collection_keeps_its_build_and_takes_the_new_search_ef(
 def test_defaults_and_validation(tmp_path: Path) -> None:
     knowledge = load_settings(None, {"data_dir": tmp_path}).knowledge
     assert (knowledge.hnsw_m, knowledge.hnsw_construction_ef, knowledge.hnsw_search_ef) == (
-        16,
-        200,
-        200,
+        32,
+        400,
+        400,
     )
     with pytest.raises(Exception, match="hnsw_m"):
         load_settings(None, {"data_dir": tmp_path, "knowledge": {"hnsw_m": 1}})

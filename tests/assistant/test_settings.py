@@ -59,6 +59,12 @@ def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         ("[models]\nllm_sha256 = 'abc'\n", "models.llm_sha256"),
         ("[chat]\nnot_a_setting = 1\n", "chat.not_a_setting"),
         ("log_level = 'LOUD'\n", "log_level"),
+        ("[models]\nbase_url = 'ftp://box/v1'\n", "models.base_url"),
+        ("[models]\nembedder_base_url = 'box:8080'\n", "models.embedder_base_url"),
+        ("[models]\nbackend = 'openai'\n", "models.base_url"),
+        ("[models]\nembedder_backend = 'openai'\n", "models.embedder_base_url"),
+        ("[knowledge]\nchroma_url = 'http://box:8000/path'\n", "knowledge.chroma_url"),
+        ("[knowledge]\nhnsw_m = 1\n", "knowledge.hnsw_m"),
     ],
 )
 def test_invalid_values_name_the_key(tmp_path: Path, toml: str, key: str) -> None:
