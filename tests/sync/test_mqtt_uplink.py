@@ -69,7 +69,7 @@ def test_records_go_through_the_cloud_broker_once_with_tls_client_certs(
 
     sync = sync_settings(
         None, transport="mqtt", mqtt={**common, "client_id": "site-a-uplink"}, idle_s=1e9,
-        batch_records=4, ack_timeout_s=2.0,
+        batch_records=4, ack_timeout_s=2.0, timeout_s=20.0,  # connect: CI boxes may be loaded
     )  # fmt: skip
     site = make_services("site", sync=sync)
     seeded = seed(site, 10, turns_each=2)

@@ -21,6 +21,7 @@ from tests.sync.seed import seed
 NO_SUMMARIES = 1e9  # idle_s: only feedback is collected (no model call)
 DEEP_KEY = "site-a:feedback:deep"
 LARGE_KEY = "site-a:feedback:large"
+MQTT_CONNECT_S = 20.0  # the 3 s of sync_settings is for HTTP refusals; a loaded CI box needs more
 
 
 def _nested(depth: int) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def test_mqtt_refusals_are_answered_and_quarantined(
     _wait_subscribed(receiver)
     sync = sync_settings(
         None, transport="mqtt", mqtt={**common, "client_id": "site-a-uplink"},
-        idle_s=NO_SUMMARIES, batch_records=3, ack_timeout_s=20.0,
+        idle_s=NO_SUMMARIES, batch_records=3, ack_timeout_s=20.0, timeout_s=MQTT_CONNECT_S,
     )  # fmt: skip
     site = make_services("site", sync=sync)
     _queue_refusable(site)
