@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ class PromptFormat:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
 
 
-class PromptModel:
+class PromptModel(ABC):
     """What every chat backend shares: rendering, token counts, ``complete`` and JSON output.
 
     A subclass sets ``name``, ``lock`` and ``prompt_format`` and implements ``n_ctx`` and
@@ -88,9 +89,9 @@ class PromptModel:
     prompt_format: PromptFormat
 
     @property
+    @abstractmethod
     def n_ctx(self) -> int:
         """Return the context window in tokens."""
-        raise NotImplementedError
 
     @property
     def chat_format(self) -> ChatFormat:
@@ -141,6 +142,7 @@ class PromptModel:
                 f"the context window of {self.n_ctx} tokens"
             )
 
+    @abstractmethod
     def stream_prompt(
         self,
         prompt: str,
@@ -153,7 +155,6 @@ class PromptModel:
         repeat_penalty: float = 1.0,
     ) -> Generator[str, None, None]:
         """Yield text pieces for an already rendered prompt; closing it stops generation."""
-        raise NotImplementedError
 
     def stream(
         self,
