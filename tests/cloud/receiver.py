@@ -88,9 +88,11 @@ class CloudReceiver:
         keep_raw: bool = True,
         health_token: str = HEALTH_TOKEN,
         ca_file: Path | None = None,
+        env: Mapping[str, str] | None = None,
         **cloud_options: Any,
     ) -> None:
         self.directory = directory
+        self.env = {**clean_env(), **(env or {})}  # e.g. a SHIFTMATE_CLOUD__* setting
         self.port = free_port()
         # with cloud.ssl_certfile/ssl_keyfile: HTTPS, checked against ca_file
         self.url = f"{'https' if ca_file else 'http'}://{HOST}:{self.port}"
@@ -118,7 +120,7 @@ class CloudReceiver:
             self._process = subprocess.Popen(
                 shiftmate(self.config, self.data_dir, "cloud", "serve", "--host", HOST,
                           "--port", str(self.port)),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=clean_env(),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

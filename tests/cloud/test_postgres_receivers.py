@@ -67,13 +67,20 @@ def test_two_receivers_one_killed_every_record_once(
     make_services: ServicesFactory, postgres: PostgresServer, pg_url: str, tmp_path: Path
 ) -> None:
     tls, _, _ = make_tls_files(tmp_path / "tls")
-    receivers = [
+    https: dict[str, Any] = {
+        "ssl_certfile": tls.cert_file,
+        "ssl_keyfile": tls.key_file,
+        "ca_file": tls.ca_file,
+    }
+    receivers = [  # one names the database in its settings file, one in the environment
+        CloudReceiver(tmp_path / "receiver-0", SITES, database_url=pg_url, keep_raw=False, **https),
         CloudReceiver(
-            tmp_path / f"receiver-{n}", SITES, database_url=pg_url, keep_raw=False,
-            ssl_certfile=tls.cert_file, ssl_keyfile=tls.key_file, ca_file=tls.ca_file,
-        ).start()
-        for n in range(2)
+            tmp_path / "receiver-1", SITES, keep_raw=False,
+            env={"SHIFTMATE_CLOUD__DATABASE_URL": pg_url}, **https,
+        ),
     ]  # fmt: skip
+    for receiver in receivers:
+        receiver.start()
     try:
         edges: list[tuple[Any, dict[str, Any], set[str]]] = []
         for site, token in SITES.items():
