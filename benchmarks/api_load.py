@@ -18,9 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +26,7 @@ from dataclasses import dataclass, field
 import httpx
 import psutil
 
-from benchmarks.api_servers import HOST, Prepared, _wait, free_port, prepare, shiftmate_server
+from benchmarks.api_servers import Prepared, peer_server, prepare, shiftmate_server
 from benchmarks.common import percentile, print_table
 
 QUESTIONS = [
@@ -151,39 +148,8 @@ def llama_cpp_server(prepared: Prepared) -> Iterator[str]:
     llama_cpp.server runs one completion at a time (one ``Llama`` behind a lock; it has no
     parallel slots or continuous batching), so it gets every core (its default is half).
     """
-    port = free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finally, after the process)
-    threads = str(os.cpu_count() or 1)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(prepared.model_path),
-            "--n_ctx",
-            str(prepared.n_ctx),
-            "--n_batch",
-            str(prepared.n_batch),
-            "--n_threads",
-            threads,
-            "--n_threads_batch",
-            threads,
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        _wait(f"http://{HOST}:{port}/v1/models", proc, "llama_cpp.server")
-        yield f"http://{HOST}:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+    with peer_server(prepared, threads=os.cpu_count() or 1) as (url, _):
+        yield f"{url}/v1"
 
 
 def compare_backends(backends: list[str], counts: list[int], seconds: float) -> None:

@@ -103,10 +103,17 @@ def shiftmate_server(
 
 
 @contextmanager
-def peer_server(prepared: Prepared) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run llama-cpp-python's OpenAI-compatible server on the same GGUF and settings."""
+def peer_server(
+    prepared: Prepared, *, threads: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run llama-cpp-python's OpenAI-compatible server on the same GGUF and settings.
+
+    ``threads`` sets its generation and batch threads (its own default is half the cores).
+    """
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finally, after the process)
+    thread_args = [] if threads is None else ["--n_threads", str(threads)]
+    thread_args += [] if threads is None else ["--n_threads_batch", str(threads)]
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -126,6 +133,7 @@ def peer_server(prepared: Prepared) -> Iterator[tuple[str, subprocess.Popen[byte
             str(port),
             "--verbose",
             "False",
+            *thread_args,
         ],
         stdout=log,
         stderr=log,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import statistics
 import tempfile
 from collections.abc import Sequence
@@ -21,8 +23,9 @@ SAMPLE_PLANT = PROJECT_ROOT / "assistant" / "sample_plant"
 
 
 def temp_services(**overrides: Any) -> Services:
-    """Build services over a fresh temporary data directory."""
+    """Build services over a fresh temporary data directory, removed when the benchmark exits."""
     data_dir = Path(tempfile.mkdtemp(prefix="shiftmate-bench-"))
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     return build_services(load_settings(None, {"data_dir": data_dir, **overrides}))
 
 
