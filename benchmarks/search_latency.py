@@ -27,10 +27,10 @@ disk is the store's directory, RSS the whole benchmark process after the build.
 
     .venv/bin/python -m benchmarks.search_latency [--sizes 10000 100000 1000000]
         [--noise shaped isotropic] [--queries N] [--search-efs 800 1600]
+    SHIFTMATE_KNOWLEDGE__HNSW_SEARCH_EF=400 SHIFTMATE_KNOWLEDGE__HNSW_M=32 ...  # other params
 
 ``--search-efs`` measures each build again at those search efs, two fresh processes per ef (one
 records it, the next loads the index with it: Chroma applies a changed ef only at load).
-    SHIFTMATE_KNOWLEDGE__HNSW_SEARCH_EF=400 SHIFTMATE_KNOWLEDGE__HNSW_M=32 ...  # other params
 """
 
 from __future__ import annotations
